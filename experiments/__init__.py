@@ -1,0 +1,1 @@
+"""MNIST data, experiment configs, the runner, reports, benchmarks and the command line."""

@@ -1,0 +1,1 @@
+"""PyTorch twins of every reference module, and converters between the two parameter layouts."""
