@@ -15,7 +15,7 @@ from reference.activations import get_activation
 from reference.checks import require_finite, require_float
 from reference.losses import LOSSES
 
-INIT_SCHEMES = ("lecun_normal", "uniform")
+INIT_SCHEMES = ("lecun_normal", "uniform", "normal")
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,7 @@ def init_weights(
 
     lecun_normal: W[l]_ij ~ N(0, (gain / sqrt(d[l-1]))^2)  (LeCun et al., Efficient BackProp)
     uniform:      W[l]_ij ~ U(-gain / sqrt(d[l-1]), +gain / sqrt(d[l-1]))  (gain 1 = nn.Linear's default)
+    normal:       W[l]_ij ~ N(0, gain^2)  (no fan-in scaling: the plain randn of much from-scratch code)
     """
     if scheme not in INIT_SCHEMES:
         raise ValueError(f"unknown init scheme {scheme!r}; known: {', '.join(INIT_SCHEMES)}")
@@ -75,7 +76,9 @@ def init_weights(
     for l in range(1, arch.L + 1):
         shape = arch.weight_shapes()[l]
         bound = gain / np.sqrt(arch.d[l - 1])
-        if scheme == "lecun_normal":
+        if scheme == "normal":
+            w = rng.normal(0.0, gain, size=shape)
+        elif scheme == "lecun_normal":
             w = rng.normal(0.0, bound, size=shape)
         else:
             w = rng.uniform(-bound, bound, size=shape)

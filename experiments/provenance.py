@@ -1,0 +1,65 @@
+"""Provenance recorded with every result: commit, versions, date, command."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def commit() -> str:
+    """The current commit, with '-dirty' if tracked files under the code folders differ from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "reference", "framework", "experiments"],
+                               cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        return head + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def versions() -> dict:
+    try:
+        import torch
+        tv = torch.__version__
+    except ImportError:
+        tv = "not installed"
+    return {"numpy_version": np.__version__, "torch_version": tv, "python_version": sys.version.split()[0]}
+
+
+def stamp() -> dict:
+    return {"commit": commit(), **versions(), "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def command_line() -> str:
+    return "python -m experiments " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("__main__.py") else " ".join(sys.argv)
+
+
+def write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
+    """Write to a temporary file beside `path`, then rename over it: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    df.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def append_rows_atomic(rows: list, path: Path, key: list | None = None) -> pd.DataFrame:
+    """Add rows to the CSV at `path` (replacing earlier rows with the same `key` columns), atomically."""
+    path = Path(path)
+    new = pd.DataFrame(rows)
+    if path.exists() and path.stat().st_size > 0:
+        old = pd.read_csv(path)
+        if key:
+            keys = set(map(tuple, new[key].astype(str).values))
+            old = old[[tuple(r) not in keys for r in old[key].astype(str).values]]
+        new = pd.concat([old, new], ignore_index=True)
+    write_csv_atomic(new, path)
+    return new
