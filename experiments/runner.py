@@ -54,19 +54,18 @@ def plan(exp: Experiment, impls, seeds=None, variants=None, epochs=None, quick=F
     for v in names:
         if v not in exp.runs:
             raise ValueError(f"experiment {exp.name!r} has no variant {v!r}; it has {list(exp.runs)}")
-    specs = []
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"--epochs must be >= 1, got {epochs}")
+    cfgs = {}
     for v in names:
         cfg = dict(exp.runs[v])
         if epochs is not None:
-            if epochs < 1:
-                raise ValueError(f"--epochs must be >= 1, got {epochs}")
             cfg["epochs"] = epochs
         if quick:
             cfg["epochs"] = min(cfg["epochs"], QUICK_EPOCHS)
-        for seed in seeds:
-            for impl in impls:
-                specs.append(RunSpec(exp.name, v, seed, impl, cfg, quick))
-    return specs
+        cfgs[v] = cfg
+    # seed-major: every configuration's first seed finishes before any second seed (a screening)
+    return [RunSpec(exp.name, v, seed, impl, cfgs[v], quick) for seed in seeds for v in names for impl in impls]
 
 
 def done_keys(path: Path) -> set:

@@ -66,8 +66,16 @@ class MLP(nn.Module):
             outs.append(theta(s_l))
         return s, outs
 
+    def last_signal(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(s[L], x[L]) without retaining intermediate gradients (the training path)."""
+        out = x
+        for lin, theta in zip(self.linears, self.thetas):
+            s_l = lin(out)
+            out = theta(s_l)
+        return s_l, out
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.signals(x)[1][-1]
+        return self.last_signal(x)[1]
 
 
 def loss(arch, s_L: torch.Tensor, x_L: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -79,14 +87,14 @@ def loss(arch, s_L: torch.Tensor, x_L: torch.Tensor, y: torch.Tensor) -> torch.T
 
 def sgd_step(model: MLP, x: torch.Tensor, y: torch.Tensor, eta: float) -> float:
     """One fixed-rate gradient-descent step on the batch (x, y); returns E_in before the step."""
-    s, outs = model.signals(x)
-    E = loss(model.arch, s[-1], outs[-1], y)
-    model.zero_grad(set_to_none=True)
-    E.backward()
+    s_L, x_L = model.last_signal(x)
+    E = loss(model.arch, s_L, x_L, y)
+    params = list(model.parameters())
+    grads = torch.autograd.grad(E, params)
     with torch.no_grad():
-        for p in model.parameters():
-            p -= eta * p.grad
-    return float(E)
+        # p <- p - eta * grad, in one fused call; eta * grad is rounded as the reference rounds eta G
+        torch._foreach_sub_(params, torch._foreach_mul(grads, eta))
+    return float(E.detach())
 
 
 def sgd_epoch(model: MLP, X: torch.Tensor, Y: torch.Tensor, eta: float, batch_size: int, order: np.ndarray) -> float:
