@@ -1,0 +1,62 @@
+"""The comparison run: the seed-mlp configuration closest to the study's 94.27% trained for the full
+100 epochs by the NumPy reference and by the PyTorch twin, from identical initial weights and sample
+order. results/comparison.csv: per implementation, final and best test accuracy, seconds per epoch,
+and the maximum weight difference between the two final networks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from experiments.provenance import ROOT, command_line, stamp, write_csv_atomic
+from experiments.report import STUDY_ACC, summarise
+
+OUT = ROOT / "results" / "comparison.csv"
+
+
+def best_variant(reproduction: pd.DataFrame) -> tuple[str, str]:
+    """The configuration whose mean final accuracy is closest to 94.27%, and how it was chosen."""
+    s = summarise(reproduction)
+    s = s[~s["configuration"].str.startswith("[context]") & (s["verdict"] != "diverged/stuck")]
+    if s.empty:
+        raise SystemExit("no finished seed-mlp configuration to compare: run `python -m experiments run seed-mlp` first")
+    r = s.iloc[0]
+    return r["configuration"], f"closest mean to {100 * STUDY_ACC:.2f}% over {r['seeds']} seed(s) when chosen: {100 * r['mean_test_acc']:.2f}%"
+
+
+def run_comparison(seed: int = 0, epochs: int | None = None, quick: bool = False, variant: str | None = None, workers: int = 2) -> pd.DataFrame:
+    from experiments.config import all_experiments
+    from experiments.runner import csv_path, plan, run_grid
+
+    exp = all_experiments()["seed-mlp"]
+    rep_path = csv_path("seed-mlp", quick)
+    if variant is None:
+        variant, why = best_variant(pd.read_csv(rep_path)) if rep_path.exists() else ("base", "no results yet: base")
+    else:
+        why = "chosen on the command line"
+    specs = plan(exp, ["numpy", "torch"], seeds=[seed], variants=[variant], epochs=epochs, quick=quick)
+    run_grid(specs, workers=workers, progress=True, out_csv=rep_path)
+    rep = pd.read_csv(rep_path)
+    rows = []
+    finals = {}
+    for s in specs:
+        r = rep[(rep["variant"] == variant) & (rep["seed"] == seed) & (rep["impl"] == s.impl) & (rep["epochs"] == s.cfg["epochs"])].iloc[-1]
+        with np.load(ROOT / "checkpoints" / "final" / f"{s.run_id.replace('/', '__')}.npz") as z:
+            finals[s.impl] = [z[k] for k in sorted(z.files)]
+        rows.append({"variant": variant, "seed": seed, "impl": s.impl, "engine": r["engine"], "epochs": r["epochs_done"],
+                     "final_test_acc": r["final_test_acc"], "best_test_acc": r["best_test_acc"],
+                     "seconds_per_epoch": r["seconds_per_epoch"], "train_seconds": r["train_seconds"], "curve": r["curve"],
+                     "chosen_because": why, "quick": quick})
+    diff = max(float(np.abs(a - b).max()) for a, b in zip(finals["numpy"], finals["torch"]))
+    for row in rows:
+        row["max_weight_diff_numpy_vs_torch"] = diff
+    df = pd.DataFrame(rows)
+    df["seconds_per_epoch_ratio_torch_over_numpy"] = float(df.loc[df.impl == "torch", "seconds_per_epoch"].iloc[0] / df.loc[df.impl == "numpy", "seconds_per_epoch"].iloc[0])
+    prov = {"command": command_line(), **stamp()}
+    for k, v in prov.items():
+        df[k] = v
+    out = OUT if not quick else ROOT / "results" / "quick" / "comparison.csv"
+    write_csv_atomic(df, out)
+    print(df[["impl", "final_test_acc", "seconds_per_epoch", "max_weight_diff_numpy_vs_torch"]].to_string(index=False))
+    return df

@@ -1,0 +1,130 @@
+"""python -m experiments report: rebuilds every table and plot from the CSVs (no training).
+
+- results/reproduction_summary.csv and .md: per configuration of seed-mlp, the mean and standard
+  deviation of the final test accuracy over seeds, the gap to the study's 94.27%, and a verdict
+  (within 0.3 points, falls short, exceeds, or diverged/stuck), with classic anchors as context rows;
+  the Markdown table is also spliced into README.md between its reproduction-table markers.
+- results/reproduction_curves.png: mean test accuracy per epoch for every configuration.
+- results/comparison_curves.png: NumPy and PyTorch learning curves of the comparison run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from experiments.provenance import ROOT, write_csv_atomic
+
+STUDY_ACC = 0.9427
+WITHIN = 0.003  # 0.3 percentage points
+CHANCE_LIKE = 0.2  # below this after 100 epochs the network is stuck (e.g. saturated outputs)
+RESULTS = ROOT / "results"
+ANCHORS = [
+    ("study: 784-128-64-10, 100 epochs, batch 1, eta 0.1 (NumPy)", 0.9427),
+    ("LeCun et al. 1998: 3-layer NN 300+100 hidden units, squared error", 0.9695),
+    ("LeCun et al. 1998: 2-layer NN 300 hidden units", 0.953),
+    ("Simard et al. 2003: 800 hidden units, cross-entropy", 0.984),
+]
+VARIED = ["hidden", "output", "loss", "targets", "init", "init_gain", "input_scaling", "shuffle"]
+
+
+def verdict(mean: float, stuck: bool) -> str:
+    if stuck:
+        return "diverged/stuck"
+    gap = mean - STUDY_ACC
+    if abs(gap) <= WITHIN:
+        return "within 0.3 points"
+    return "exceeds" if gap > 0 else "falls short"
+
+
+def summarise(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration (numpy runs, full length, not quick)."""
+    df = df[(df["impl"] == "numpy") & (~df["quick"].astype(bool))]
+    out = []
+    for variant, g in df.groupby("variant", sort=False):
+        acc = g["final_test_acc"].astype(float)
+        stuck = bool((g["status"] != "ok").any() or acc.mean() < CHANCE_LIKE)
+        row = {"configuration": variant, **{k: g[k].iloc[0] for k in VARIED}, "epochs": int(g["epochs"].iloc[0]),
+               "seeds": int(len(g)), "mean_test_acc": acc.mean(), "std_test_acc": acc.std(ddof=1) if len(g) > 1 else float("nan"),
+               "min_test_acc": acc.min(), "max_test_acc": acc.max(), "mean_best_test_acc": g["best_test_acc"].astype(float).mean(),
+               "gap_to_study_points": 100 * (acc.mean() - STUDY_ACC), "verdict": verdict(acc.mean(), stuck)}
+        out.append(row)
+    s = pd.DataFrame(out)
+    if len(s):
+        s = s.sort_values("gap_to_study_points", key=lambda x: x.abs()).reset_index(drop=True)
+    anchors = pd.DataFrame([{"configuration": f"[context] {name}", "mean_test_acc": acc,
+                             "gap_to_study_points": 100 * (acc - STUDY_ACC), "verdict": "reference point"} for name, acc in ANCHORS])
+    return pd.concat([s, anchors], ignore_index=True)
+
+
+def markdown(summary: pd.DataFrame) -> str:
+    lines = ["| configuration | changed from base | seeds | mean test acc | std | gap to 94.27 (points) | verdict |",
+             "|---|---|---:|---:|---:|---:|---|"]
+    base = summary[summary["configuration"] == "base"]
+    for _, r in summary.iterrows():
+        if str(r["configuration"]).startswith("[context]"):
+            lines.append(f"| {r['configuration'][10:]} | (published) | | {100 * r['mean_test_acc']:.2f}% | | {r['gap_to_study_points']:+.2f} | {r['verdict']} |")
+            continue
+        changed = ", ".join(f"{k}={r[k]}" for k in VARIED if len(base) and str(r[k]) != str(base.iloc[0][k])) or "(base)"
+        std = "" if pd.isna(r["std_test_acc"]) else f"{100 * r['std_test_acc']:.2f}"
+        lines.append(f"| {r['configuration']} | {changed} | {r['seeds']} | {100 * r['mean_test_acc']:.2f}% | {std} | {r['gap_to_study_points']:+.2f} | {r['verdict']} |")
+    return "\n".join(lines) + "\n"
+
+
+def splice_readme(table: str) -> None:
+    readme = ROOT / "README.md"
+    start, end = "<!-- reproduction-table:start -->", "<!-- reproduction-table:end -->"
+    if not readme.exists():
+        return
+    text = readme.read_text()
+    if start not in text or end not in text:
+        raise SystemExit(f"README.md lacks the markers {start} ... {end}")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(head + start + "\n" + table + end + tail)
+
+
+def plot_curves(df: pd.DataFrame, path, title: str, label_of) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for label, curves in label_of(df).items():
+        frames = [pd.read_csv(ROOT / c) for c in curves if (ROOT / c).exists()]
+        if not frames:
+            continue
+        n = min(len(f) for f in frames)
+        acc = np.mean([f["test_acc"].values[:n] for f in frames], axis=0)
+        ax.plot(np.arange(1, n + 1), 100 * acc, label=f"{label} (n={len(frames)})")
+    ax.axhline(100 * STUDY_ACC, color="k", ls="--", lw=1, label="study: 94.27%")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(80, 100)
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def build_all() -> None:
+    rep = RESULTS / "reproduction.csv"
+    if rep.exists():
+        df = pd.read_csv(rep)
+        summary = summarise(df)
+        write_csv_atomic(summary, RESULTS / "reproduction_summary.csv")
+        table = markdown(summary)
+        (RESULTS / "reproduction_summary.md").write_text(table)
+        splice_readme(table)
+        numpy_runs = df[(df["impl"] == "numpy") & (~df["quick"].astype(bool))]
+        plot_curves(numpy_runs, RESULTS / "reproduction_curves.png", "seed-mlp: mean test accuracy over seeds (NumPy)",
+                    lambda d: {v: list(g["curve"]) for v, g in d.groupby("variant", sort=False)})
+        print(summary.to_string())
+    comp = RESULTS / "comparison.csv"
+    if comp.exists():
+        c = pd.read_csv(comp)
+        plot_curves(c, RESULTS / "comparison_curves.png", f"NumPy vs PyTorch from identical weights and order: {c['variant'].iloc[0]}, seed {c['seed'].iloc[0]}",
+                    lambda d: {impl: [curve] for impl, curve in zip(d["impl"], d["curve"])})
+        print(c.to_string())
