@@ -33,8 +33,11 @@ def cmd_run(args) -> int:
         run(**kw)
         return 0
     if args.name == "comparison":
+        args.impl = args.impl or "both"
         from experiments.comparison import run_comparison
-        run_comparison(seed=(args.seeds or [0])[0], epochs=args.epochs, quick=args.quick)
+        impls = ("numpy", "torch") if args.impl == "both" else (args.impl,)
+        run_comparison(seed=(args.seeds or [0])[0], epochs=args.epochs, quick=args.quick,
+                       variant=args.variants[0] if args.variants else None, workers=args.workers, impls=impls)
         return 0
     from experiments.config import all_experiments
     from experiments.runner import plan, run_grid
@@ -42,7 +45,7 @@ def cmd_run(args) -> int:
     if args.name not in exps:
         print(f"unknown experiment {args.name!r}; known: {', '.join(list(exps) + ['cnn-mnist', 'comparison'])}", file=sys.stderr)
         return 2
-    impls = ["numpy", "torch"] if args.impl == "both" else [args.impl]
+    impls = ["numpy", "torch"] if args.impl == "both" else [args.impl or "numpy"]
     specs = plan(exps[args.name], impls, seeds=args.seeds, variants=args.variants, epochs=args.epochs, quick=args.quick)
     run_grid(specs, workers=args.workers, progress=True)
     return 0
@@ -82,7 +85,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list the experiments").set_defaults(fn=cmd_list)
     r = sub.add_parser("run", help="train an experiment's grid (resumable)")
     r.add_argument("name", help="experiment name (see `list`)")
-    r.add_argument("--impl", choices=["numpy", "torch", "both"], default="numpy", help="which implementation trains (default numpy)")
+    r.add_argument("--impl", choices=["numpy", "torch", "both"], default=None, help="which implementation trains (default numpy; both for comparison)")
     r.add_argument("--seeds", type=int, nargs="+", help="seeds to run (default: the config's)")
     r.add_argument("--variants", nargs="+", help="only these variants of the grid")
     r.add_argument("--epochs", type=int, help="override the number of epochs (rows record it)")

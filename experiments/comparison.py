@@ -25,7 +25,9 @@ def best_variant(reproduction: pd.DataFrame) -> tuple[str, str]:
     return r["configuration"], f"closest mean to {100 * STUDY_ACC:.2f}% over {r['seeds']} seed(s) when chosen: {100 * r['mean_test_acc']:.2f}%"
 
 
-def run_comparison(seed: int = 0, epochs: int | None = None, quick: bool = False, variant: str | None = None, workers: int = 2) -> pd.DataFrame:
+def run_comparison(seed: int = 0, epochs: int | None = None, quick: bool = False, variant: str | None = None,
+                   workers: int = 2, impls=("numpy", "torch")) -> pd.DataFrame | None:
+    """Train the implementations in `impls` that have no row yet, then write the table if both exist."""
     from experiments.config import all_experiments
     from experiments.runner import csv_path, plan, run_grid
 
@@ -36,8 +38,13 @@ def run_comparison(seed: int = 0, epochs: int | None = None, quick: bool = False
     else:
         why = "chosen on the command line"
     specs = plan(exp, ["numpy", "torch"], seeds=[seed], variants=[variant], epochs=epochs, quick=quick)
-    run_grid(specs, workers=workers, progress=True, out_csv=rep_path)
+    print(f"comparison: {variant}, seed {seed} ({why})", flush=True)
+    run_grid([s for s in specs if s.impl in impls], workers=workers, progress=True, out_csv=rep_path)
     rep = pd.read_csv(rep_path)
+    have = {s.impl for s in specs if ((rep["variant"] == variant) & (rep["seed"] == seed) & (rep["impl"] == s.impl) & (rep["epochs"] == s.cfg["epochs"])).any()}
+    if have != {"numpy", "torch"}:
+        print(f"comparison: rows for {sorted(have)} only; run again once both implementations have finished", flush=True)
+        return None
     rows = []
     finals = {}
     for s in specs:
