@@ -29,8 +29,10 @@ swapped; dE/dx is dE/dx' without the padding rows and columns. Pixels of x' that
 
 Implementation: "im2col" through numpy.lib.stride_tricks.as_strided. The windows of x' form a
 view of shape (N, c_in, H_out, W_out, k_h, k_w) without copying; one reshape copies them into the
-matrix X_col of shape (N H_out W_out, c_in k_h k_w), and the correlation becomes one matrix
-product with K reshaped to (c_out, c_in k_h k_w). X_col is cached for dE/dK. No Python loop runs
+matrix X_col of shape (c_in k_h k_w, N H_out W_out), and the correlation becomes one matrix
+product with K reshaped to (c_out, c_in k_h k_w). X_col is cached for dE/dK. dE/dx is the adjoint,
+"col2im": the kernel matrix transposed times the maps of ds, added back window by window (a Python loop over
+the k_h k_w kernel offsets, each one strided NumPy addition over all pixels). No Python loop runs
 over pixels.
 """
 
@@ -60,12 +62,26 @@ def windows(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
                       strides=(sN, sC, sH * stride[0], sW * stride[1], sH, sW), writeable=False)
 
 
+def offset_slab(i: int, j: int, stride: tuple[int, int], out_hw: tuple[int, int]) -> tuple[slice, slice]:
+    """Rows and columns of x' under kernel entry (i, j) across all windows: i, i + s_h, ..., i + (H_out - 1) s_h.
+
+    xp[:, :, rows, cols] is (N, C, H_out, W_out), holding x'[n, c, u s_h + i, v s_w + j] at (u, v).
+    """
+    return (slice(i, i + (out_hw[0] - 1) * stride[0] + 1, stride[0]),
+            slice(j, j + (out_hw[1] - 1) * stride[1] + 1, stride[1]))
+
+
 def im2col(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
            out_hw: tuple[int, int]) -> np.ndarray:
-    """X_col (N H_out W_out, C k_h k_w): one row per output position (n, u, v), columns (c, i, j)."""
+    """X_col (c_in k_h k_w, N H_out W_out): one row per kernel entry (c, i, j), one column per
+    output position (n, u, v); column (n, u, v) is the window of x' under the kernel at (u, v).
+
+    The channel-first order makes each copied run a stretch of an image row (fast to copy) and lets
+    the forward product come out as (c_out, N, H_out, W_out).
+    """
     N, C = xp.shape[:2]
-    w = windows(xp, kernel, stride, out_hw).transpose(0, 2, 3, 1, 4, 5)
-    return w.reshape(N * out_hw[0] * out_hw[1], C * kernel[0] * kernel[1])
+    w = windows(xp, kernel, stride, out_hw).transpose(1, 4, 5, 0, 2, 3)
+    return w.reshape(C * kernel[0] * kernel[1], N * out_hw[0] * out_hw[1])
 
 
 def validate(x: np.ndarray, K: np.ndarray, b: np.ndarray, stride, padding, name: str):
@@ -97,51 +113,53 @@ def forward(x: np.ndarray, K: np.ndarray, b: np.ndarray, stride=1, padding=0,
 
     stride: int or (s_h, s_w). padding: per side, int, (p_h, p_w) or (top, bottom, left, right);
     use conv_shapes.padding_from_total for the study's total p.
+    As matrices: S = K_mat X_col + b with K_mat = K reshaped to (c_out, c_in k_h k_w).
     """
     stride, p, out_hw = validate(x, K, b, stride, padding, name)
     N, c_out = x.shape[0], K.shape[0]
     kernel = (K.shape[2], K.shape[3])
     X_col = im2col(pad(x, p), kernel, stride, out_hw)
-    s = X_col @ K.reshape(c_out, -1).T + b  # (N H_out W_out, c_out)
-    s = np.ascontiguousarray(s.reshape(N, out_hw[0], out_hw[1], c_out).transpose(0, 3, 1, 2))
+    S = K.reshape(c_out, -1) @ X_col + b[:, None]  # (c_out, N H_out W_out)
+    s = np.ascontiguousarray(S.reshape(c_out, N, out_hw[0], out_hw[1]).transpose(1, 0, 2, 3))
     return s, (X_col, K, x.shape, stride, p, out_hw, name)
 
 
-def input_gradient(ds: np.ndarray, K: np.ndarray, x_shape, stride, p: cs.Pad4) -> np.ndarray:
-    """dE/dx: full correlation of the stride-dilated ds with the rotated, channel-swapped kernel.
+def col2im(D_col: np.ndarray, x_shape, kernel, stride, p: cs.Pad4, out_hw) -> np.ndarray:
+    """The adjoint of im2col: add every window's entries back where they came from, crop the padding.
 
-    ds (N, c_out, H_out, W_out), K (c_out, c_in, k_h, k_w) -> (N, c_in, H, W).
+    D_col (c_in k_h k_w, N H_out W_out) -> (N, c_in, H, W). Each kernel offset (i, j) adds its
+    (c_in, N, H_out, W_out) slab into x' with one strided slice (rows i, i + s_h, ...), so the
+    Python loop runs over the k_h k_w kernel offsets while NumPy handles every pixel.
     """
-    N, c_out, H_out, W_out = ds.shape
-    _, c_in, k_h, k_w = K.shape
-    H, W = x_shape[2:]
+    N, c_in, H, W = x_shape
+    k_h, k_w = kernel
+    H_out, W_out = out_hw
     top, bottom, left, right = p
-    # Rows/columns of x' covered by some window: 0 .. (H_out - 1) s_h + k_h - 1.
-    H_c, W_c = (H_out - 1) * stride[0] + k_h, (W_out - 1) * stride[1] + k_w
-    # Dilate by the stride and pad by k - 1 on every side, in one allocation.
-    d = np.zeros((N, c_out, H_c + k_h - 1, W_c + k_w - 1), dtype=ds.dtype)
-    d[:, :, k_h - 1:k_h - 1 + (H_out - 1) * stride[0] + 1:stride[0],
-      k_w - 1:k_w - 1 + (W_out - 1) * stride[1] + 1:stride[1]] = ds
-    K_rot = K[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (c_in, c_out, k_h, k_w)
-    D_col = im2col(d, (k_h, k_w), (1, 1), (H_c, W_c))  # (N H_c W_c, c_out k_h k_w)
-    dxc = (D_col @ K_rot.reshape(c_in, -1).T).reshape(N, H_c, W_c, c_in).transpose(0, 3, 1, 2)
-    # dE/dx' is dxc on the covered region and 0 beyond; dE/dx crops the padding.
-    dx = np.zeros((N, c_in, H, W), dtype=ds.dtype)
-    n_h, n_w = max(0, min(top + H, H_c) - top), max(0, min(left + W, W_c) - left)
-    dx[:, :, :n_h, :n_w] = dxc[:, :, top:top + n_h, left:left + n_w]
-    return dx
+    D = D_col.reshape(c_in, k_h, k_w, N, H_out, W_out)
+    dxp = np.zeros((c_in, N, H + top + bottom, W + left + right), dtype=D_col.dtype)
+    for i in range(k_h):
+        for j in range(k_w):
+            rows, cols = offset_slab(i, j, stride, out_hw)
+            dxp[:, :, rows, cols] += D[:, i, j]
+    return dxp[:, :, top:top + H, left:left + W].transpose(1, 0, 2, 3)
 
 
-def backward(ds: np.ndarray, cache: tuple) -> tuple[np.ndarray, dict]:
-    """Given ds = dE/ds (N, c_out, H_out, W_out): (dE/dx, {"K": dE/dK, "b": dE/db})."""
+def backward(ds: np.ndarray, cache: tuple, need_dx: bool = True) -> tuple[np.ndarray | None, dict]:
+    """Given ds = dE/ds (N, c_out, H_out, W_out): (dE/dx, {"K": dE/dK, "b": dE/db}).
+
+    With dS (c_out, N H_out W_out) the maps of ds in X_col's column order:
+        dE/dK = dS X_col^T,   dE/db = row sums of dS,   dE/dx = col2im(K_mat^T dS)
+    (the last is the full correlation with the rotated kernel). need_dx=False skips dE/dx (None),
+    e.g. for a first layer, whose input needs no gradient.
+    """
     X_col, K, x_shape, stride, p, out_hw, name = cache
     N, c_out = x_shape[0], K.shape[0]
     expected = (N, c_out) + tuple(out_hw)
     if ds.shape != expected:
         raise ValueError(f"{name}: upstream gradient has shape {ds.shape}, expected {expected}")
-    ds = ds.astype(K.dtype, copy=False)
-    ds_mat = ds.transpose(0, 2, 3, 1).reshape(-1, c_out)  # rows (n, u, v), like X_col
-    dK = (ds_mat.T @ X_col).reshape(K.shape)
-    db = ds.sum(axis=(0, 2, 3))
-    return input_gradient(ds, K, x_shape, stride, p), {"K": dK, "b": db}
-
+    dS = np.ascontiguousarray(ds.astype(K.dtype, copy=False).transpose(1, 0, 2, 3)).reshape(c_out, -1)
+    K_mat = K.reshape(c_out, -1)
+    dK = (dS @ X_col.T).reshape(K.shape)
+    db = dS.sum(axis=1)
+    dx = col2im(K_mat.T @ dS, x_shape, K.shape[2:], stride, p, out_hw) if need_dx else None
+    return dx, {"K": dK, "b": db}

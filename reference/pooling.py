@@ -21,9 +21,11 @@ Padding is per side as in PyTorch's pooling modules: an int or (pad_h, pad_w), a
 of its axis, at most half the window (pad <= k // 2; PyTorch's rule, enforced with the numbers in
 the error). Inputs must be finite (NaN would make "the maximum" ill-defined).
 
-Implementation: windows are as_strided views (reference/conv.py); the backward scatter-adds into
-the padded input with numpy.bincount over flat indices, which is a vectorised histogram and sums
-overlapping windows correctly. No Python loop runs over pixels.
+Implementation: a Python loop over the k_h k_w window entries (i, j), each step one vectorised
+operation on the strided slab x'[:, :, i::s_h, j::s_w] of shape (N, C, H_out, W_out) (the same
+slabs as conv.py's col2im): a running maximum with its position, or a running sum; backward adds
+each slab's share back into x', which also sums the contributions of overlapping windows.
+No Python loop runs over pixels.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import numpy as np
 
 from reference import conv_shapes as cs
 from reference.checks import require_finite, require_float
-from reference.conv import windows
+from reference.conv import offset_slab
 
 
 def validate(x: np.ndarray, window, stride, padding, name: str):
@@ -59,57 +61,60 @@ def pad_with(x: np.ndarray, p: cs.Pad4, value: float) -> np.ndarray:
     return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
 
 
-def window_index(padded_hw: tuple[int, int], window, stride, out_hw) -> np.ndarray:
-    """(H_out, W_out, k_h, k_w) flat indices a W' + e into one padded channel of size padded_hw."""
-    u = np.arange(out_hw[0])[:, None, None, None] * stride[0] + np.arange(window[0])[None, None, :, None]
-    v = np.arange(out_hw[1])[None, :, None, None] * stride[1] + np.arange(window[1])[None, None, None, :]
-    return u * padded_hw[1] + v
+def offsets(window: tuple[int, int]):
+    """Window entries (i, j) in row-major order."""
+    return ((i, j) for i in range(window[0]) for j in range(window[1]))
 
 
-def scatter_add(values: np.ndarray, index: np.ndarray, padded_shape, p: cs.Pad4, dtype) -> np.ndarray:
-    """Sum values (N, C, ...) into flat positions index (N, C, ...) of each padded channel; crop padding.
-
-    Returns dE/dx (N, C, H, W). Sums are accumulated in float64 (bincount), then cast to dtype.
-    """
-    N, C, Hp, Wp = padded_shape
-    offsets = (np.arange(N * C) * (Hp * Wp)).reshape(N, C, *([1] * (index.ndim - 2)))
-    flat = np.bincount((index + offsets).ravel(), weights=values.ravel(), minlength=N * C * Hp * Wp)
+def crop(dxp: np.ndarray, p: cs.Pad4) -> np.ndarray:
+    """dE/dx from dE/dx': drop the padding rows and columns."""
     top, bottom, left, right = p
-    return flat.reshape(N, C, Hp, Wp)[:, :, top:Hp - bottom, left:Wp - right].astype(dtype)
+    return dxp[:, :, top:dxp.shape[2] - bottom, left:dxp.shape[3] - right]
 
 
 def maxpool_forward(x: np.ndarray, window=2, stride=None, padding=0,
                     name: str = "maxpool") -> tuple[np.ndarray, tuple]:
-    """y = max over each window; padding acts as -inf. (N, C, H, W) -> (N, C, H_out, W_out), cache."""
+    """y = max over each window; padding acts as -inf. (N, C, H, W) -> (N, C, H_out, W_out), cache.
+
+    The cache holds r (N, C, H_out, W_out), the row-major position i k_w + j of each window's maximum.
+    """
     window, stride, p, out_hw = validate(x, window, stride, padding, name)
     xp = pad_with(x, p, -np.inf)
-    N, C = x.shape[:2]
-    w = windows(xp, window, stride, out_hw).reshape(N, C, out_hw[0], out_hw[1], -1)
-    # argmax returns the first maximum of the row-major flattened window: PyTorch's tie rule.
-    arg = np.argmax(w, axis=-1)
-    y = np.take_along_axis(w, arg[..., None], axis=-1)[..., 0]
-    flat_window = window_index(xp.shape[2:], window, stride, out_hw).reshape(out_hw[0], out_hw[1], -1)
-    # Flat index (in the padded channel) of each chosen maximum, (N, C, H_out, W_out).
-    idx = np.take_along_axis(np.broadcast_to(flat_window, w.shape), arg[..., None], axis=-1)[..., 0]
-    return y, (idx, xp.shape, p, x.dtype, out_hw, name)
+    y = None
+    for i, j in offsets(window):
+        v = xp[(slice(None), slice(None)) + offset_slab(i, j, stride, out_hw)]
+        if y is None:
+            y, r = v.copy(), np.zeros(v.shape, dtype=np.int32)
+            continue
+        # Strictly greater: on ties the earlier entry (row-major) stays the maximum, as in PyTorch.
+        better = v > y
+        np.copyto(y, v, where=better)
+        r[better] = i * window[1] + j
+    return y, (r, window, stride, xp.shape, p, out_hw, name)
 
 
 def maxpool_backward(dy: np.ndarray, cache: tuple) -> tuple[np.ndarray, dict]:
     """dE/dx: dy[n, c, u, v] added at the position of the window's (first) maximum. No parameters."""
-    idx, padded_shape, p, dtype, out_hw, name = cache
+    r, window, stride, padded_shape, p, out_hw, name = cache
     expected = tuple(padded_shape[:2]) + tuple(out_hw)
     if dy.shape != expected:
         raise ValueError(f"{name}: upstream gradient has shape {dy.shape}, expected {expected}")
-    return scatter_add(dy, idx, padded_shape, p, dtype), {}
+    dxp = np.zeros(padded_shape, dtype=dy.dtype)
+    zero = np.zeros((), dtype=dy.dtype)
+    for i, j in offsets(window):
+        # Overlapping windows (stride < window) add into the same input pixel.
+        dxp[(slice(None), slice(None)) + offset_slab(i, j, stride, out_hw)] += np.where(
+            r == i * window[1] + j, dy, zero)
+    return crop(dxp, p), {}
 
 
 def avg_divisor(hw: tuple[int, int], window, stride, p: cs.Pad4, out_hw,
-                count_include_pad: bool) -> np.ndarray:
+                count_include_pad: bool, dtype) -> np.ndarray:
     """D (H_out, W_out): k_h k_w, or the number of real input pixels in each window."""
     if count_include_pad:
-        return np.full(out_hw, float(window[0] * window[1]))
-    ones = pad_with(np.ones((1, 1) + tuple(hw)), p, 0.0)
-    return windows(ones, window, stride, out_hw).sum(axis=(-2, -1))[0, 0]
+        return np.full(out_hw, window[0] * window[1], dtype=dtype)
+    ones = pad_with(np.ones((1, 1) + tuple(hw), dtype=dtype), p, 0.0)
+    return sum(ones[(0, 0) + offset_slab(i, j, stride, out_hw)] for i, j in offsets(window))
 
 
 def avgpool_forward(x: np.ndarray, window=2, stride=None, padding=0, count_include_pad: bool = True,
@@ -117,18 +122,21 @@ def avgpool_forward(x: np.ndarray, window=2, stride=None, padding=0, count_inclu
     """y = window sum / D; padding is 0. (N, C, H, W) -> (N, C, H_out, W_out), cache."""
     window, stride, p, out_hw = validate(x, window, stride, padding, name)
     xp = pad_with(x, p, 0.0)
-    D = avg_divisor(x.shape[2:], window, stride, p, out_hw, count_include_pad).astype(x.dtype)
-    y = windows(xp, window, stride, out_hw).sum(axis=(-2, -1)) / D
-    return y, (D, window, stride, xp.shape, p, x.dtype, out_hw, name)
+    D = avg_divisor(x.shape[2:], window, stride, p, out_hw, count_include_pad, x.dtype)
+    total = np.zeros((x.shape[0], x.shape[1]) + tuple(out_hw), dtype=x.dtype)
+    for i, j in offsets(window):  # row-major summation order
+        total += xp[(slice(None), slice(None)) + offset_slab(i, j, stride, out_hw)]
+    return total / D, (D, window, stride, xp.shape, p, out_hw, name)
 
 
 def avgpool_backward(dy: np.ndarray, cache: tuple) -> tuple[np.ndarray, dict]:
     """dE/dx[n, c, a, e] = sum over windows (u, v) containing (a, e) of dy[n, c, u, v] / D[u, v]."""
-    D, window, stride, padded_shape, p, dtype, out_hw, name = cache
+    D, window, stride, padded_shape, p, out_hw, name = cache
     expected = tuple(padded_shape[:2]) + tuple(out_hw)
     if dy.shape != expected:
         raise ValueError(f"{name}: upstream gradient has shape {dy.shape}, expected {expected}")
-    g = (dy / D)[..., None, None]  # (N, C, H_out, W_out, 1, 1)
-    index = window_index(padded_shape[2:], window, stride, out_hw)  # (H_out, W_out, k_h, k_w)
-    values = np.broadcast_to(g, dy.shape + tuple(window))
-    return scatter_add(values, np.broadcast_to(index, values.shape), padded_shape, p, dtype), {}
+    g = dy / D
+    dxp = np.zeros(padded_shape, dtype=dy.dtype)
+    for i, j in offsets(window):
+        dxp[(slice(None), slice(None)) + offset_slab(i, j, stride, out_hw)] += g
+    return crop(dxp, p), {}

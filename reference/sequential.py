@@ -52,8 +52,8 @@ class Conv2d:
     def forward(self, x, params):
         return conv.forward(x, params["K"], params["b"], self.stride, self.padding, self.name)
 
-    def backward(self, dy, cache):
-        return conv.backward(dy, cache)
+    def backward(self, dy, cache, need_dx: bool = True):
+        return conv.backward(dy, cache, need_dx)
 
 
 @dataclass(frozen=True)
@@ -188,12 +188,19 @@ class Sequential:
             caches.append(cache)
         return x, caches
 
-    def backward(self, ds_L: np.ndarray, caches: list) -> tuple[np.ndarray, list[dict]]:
-        """dE/dx of the model input and the per-layer gradients, given ds_L = dE/ds[L]."""
+    def backward(self, ds_L: np.ndarray, caches: list,
+                 need_input_grad: bool = True) -> tuple[np.ndarray | None, list[dict]]:
+        """dE/dx of the model input and the per-layer gradients, given ds_L = dE/ds[L].
+
+        need_input_grad=False lets a first convolution skip dE/dx (returned as None then).
+        """
         grads = [None] * len(self.layers)
         d = ds_L
         for i in range(len(self.layers) - 1, -1, -1):
-            d, grads[i] = self.layers[i].backward(d, caches[i])
+            if i == 0 and not need_input_grad and isinstance(self.layers[0], Conv2d):
+                d, grads[0] = self.layers[0].backward(d, caches[0], need_dx=False)
+            else:
+                d, grads[i] = self.layers[i].backward(d, caches[i])
         return d, grads
 
     def loss_and_grads(self, x: np.ndarray, labels: np.ndarray,
@@ -203,7 +210,7 @@ class Sequential:
         y = one_hot(labels, s_L.shape[1], s_L.dtype)
         E = float(np.mean(cross_entropy(s_L, y)))
         ds_L = cross_entropy_grad(s_L, y) / s_L.shape[0]
-        _, grads = self.backward(ds_L, caches)
+        _, grads = self.backward(ds_L, caches, need_input_grad=False)
         return E, grads, s_L
 
     def predict(self, x: np.ndarray, params: list[dict], batch_size: int = 1000) -> np.ndarray:
