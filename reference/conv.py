@@ -163,3 +163,21 @@ def backward(ds: np.ndarray, cache: tuple, need_dx: bool = True) -> tuple[np.nda
     db = dS.sum(axis=1)
     dx = col2im(K_mat.T @ dS, x_shape, K.shape[2:], stride, p, out_hw) if need_dx else None
     return dx, {"K": dK, "b": db}
+
+
+def pixel_use_counts(hw: tuple[int, int], kernel, stride=1, padding=0) -> np.ndarray:
+    """How many output positions use each input pixel (the study's Figure 9): (H, W) integers.
+
+    The adjoint of the window extraction applied to ones: col2im of an all-ones X_col. Without
+    padding the corner pixels are used once and the centre ones up to k_h k_w times; padding
+    evens this out.
+    """
+    kernel = cs.pair(kernel, "kernel", "pixel_use_counts")
+    stride = cs.pair(stride, "stride", "pixel_use_counts")
+    cs.check_kernel_size(kernel, "pixel_use_counts")
+    cs.check_stride(stride, "pixel_use_counts")
+    p = cs.per_side(padding, "pixel_use_counts")
+    cs.check_fits(hw, kernel, p, "pixel_use_counts")
+    out_hw = cs.output_shape(hw, kernel, p, stride)
+    ones = np.ones((kernel[0] * kernel[1], out_hw[0] * out_hw[1]), dtype=np.int64)
+    return col2im(ones, (1, 1) + tuple(hw), kernel, stride, p, out_hw)[0, 0]
