@@ -38,6 +38,11 @@ class RunSpec:
         return f"{self.experiment}{'-quick' if self.quick else ''}/{self.variant}/{self.impl}-seed{self.seed}"
 
 
+def shown(path: Path) -> Path:
+    """`path` relative to the project root when it lies inside it (as recorded in the CSVs), else as is."""
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
 def results_dir(quick: bool) -> Path:
     return QUICK_RESULTS if quick else RESULTS
 
@@ -81,13 +86,13 @@ def spec_key(s: RunSpec) -> tuple:
 
 def execute(spec: RunSpec, progress: bool, stop_after_epoch=None, provenance: dict | None = None) -> dict:
     """Run one spec (in a worker process) and return its results row."""
-    from experiments.mlp_run import train
+    from experiments.mlp_run import CHECKPOINT_DIR, train
     from experiments.mnist import load_mnist
 
     mnist = load_mnist()
     n_train, n_test = (QUICK_N_TRAIN, QUICK_N_TEST) if spec.quick else (None, None)
     curve = results_dir(spec.quick) / "runs" / spec.experiment / f"{spec.variant}__{spec.impl}__seed{spec.seed}.csv"
-    weights_out = ROOT / "checkpoints" / "final" / f"{spec.run_id.replace('/', '__')}.npz"
+    weights_out = CHECKPOINT_DIR / "final" / f"{spec.run_id.replace('/', '__')}.npz"
     out = train(spec.cfg, spec.seed, spec.impl, mnist, spec.run_id, curve, n_train, n_test,
                 progress=progress, stop_after_epoch=stop_after_epoch, weights_out=weights_out)
     if "stopped_at" in out:
@@ -96,7 +101,7 @@ def execute(spec: RunSpec, progress: bool, stop_after_epoch=None, provenance: di
     cfg["layers"] = "-".join(map(str, spec.cfg["layers"]))
     return {"experiment": spec.experiment, "variant": spec.variant, "seed": spec.seed, "impl": spec.impl,
             **cfg, **out, "quick": spec.quick, "n_train": n_train or 60000, "n_test": n_test or 10000,
-            "curve": str(curve.relative_to(ROOT)), **(provenance or {"command": command_line(), **stamp()})}
+            "curve": str(shown(curve)), **(provenance or {"command": command_line(), **stamp()})}
 
 
 def _worker_init():
@@ -114,7 +119,7 @@ def run_grid(specs: list, workers: int = 1, progress: bool = True, out_csv: Path
     out_csv = out_csv or csv_path(specs[0].experiment, specs[0].quick)
     done = done_keys(out_csv)
     todo = [s for s in specs if spec_key(s) not in done]
-    print(f"{len(specs)} runs planned, {len(specs) - len(todo)} already in {out_csv.relative_to(ROOT)}, {len(todo)} to run with {workers} worker(s)", flush=True)
+    print(f"{len(specs)} runs planned, {len(specs) - len(todo)} already in {shown(out_csv)}, {len(todo)} to run with {workers} worker(s)", flush=True)
     # provenance is taken once, at launch: the code that runs is the code of this moment
     prov = {"command": command_line(), **stamp()}
     rows = []

@@ -39,9 +39,12 @@ def check_trainable(arch: Architecture) -> None:
             )
 
 
-def check_targets(arch: Architecture, y: np.ndarray, N: int) -> None:
-    """y must be a finite (N, d[L]) array."""
+def check_targets(arch: Architecture, y: np.ndarray, N: int, dtype=None) -> None:
+    """y must be a finite (N, d[L]) array, of the network's float dtype when `dtype` is given
+    (float64 targets would silently turn a float32 network's delta, G and W into float64)."""
     require_shape(y, (N, arch.d[-1]), f"targets y (N = {N}, d[L] = {arch.d[-1]})")
+    if dtype is not None and y.dtype != dtype:
+        raise TypeError(f"targets y are {y.dtype} but the network computes in {np.dtype(dtype)}")
     require_finite(y, "targets y")
 
 
@@ -51,7 +54,7 @@ def backward(arch: Architecture, W: list, cache: ForwardCache, y: np.ndarray, ch
     N = cache.x[0].shape[0]
     if check:
         check_trainable(arch)
-        check_targets(arch, y, N)
+        check_targets(arch, y, N, cache.x[0].dtype)
     delta = [None] * (L + 1)
     G = [None] * (L + 1)
     delta[L] = output_sensitivity(arch, cache.s[L], cache.x[L], y)

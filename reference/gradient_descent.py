@@ -19,8 +19,12 @@ from reference.network import Architecture, check_weights
 
 
 def gradient_descent_step(W: list, G: list, eta: float) -> list:
-    """W[l] - eta G[l] for every l (a new list; W is not modified)."""
-    return [None] + [w - eta * g for w, g in zip(W[1:], G[1:])]
+    """W[l] - eta G[l] for every l (a new list; W is not modified).
+
+    eta is taken in W[l]'s dtype, as a Python float is: an np.float64 eta must not silently turn
+    float32 weights into float64.
+    """
+    return [None] + [w - w.dtype.type(eta) * g for w, g in zip(W[1:], G[1:])]
 
 
 def epoch_order(N: int, rng: np.random.Generator | None) -> np.ndarray:
@@ -50,7 +54,7 @@ def sgd_epoch(
     check_weights(arch, W)
     check_trainable(arch)
     check_input(arch, X, W)
-    check_targets(arch, Y, X.shape[0])
+    check_targets(arch, Y, X.shape[0], X.dtype)
     losses = []
     for idx in mini_batches(order, batch_size):
         x_L, cache = forward(arch, W, X[idx], check=False)

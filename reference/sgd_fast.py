@@ -39,7 +39,7 @@ def sgd_epoch_batch1(
     check_weights(arch, W)
     check_trainable(arch)
     check_input(arch, X, W)
-    check_targets(arch, Y, X.shape[0])
+    check_targets(arch, Y, X.shape[0], X.dtype)
     if rows is None:
         rows = sparse_rows(X)
     L = arch.L

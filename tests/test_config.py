@@ -1,0 +1,202 @@
+"""Experiment configurations (TOML): every bad file is rejected before any training, with a
+ConfigError naming the file, the table, the key and the value; the committed files all load."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from experiments.config import CONFIG_DIR, RUN_KEYS, ConfigError, all_experiments, load_experiment
+from experiments.runner import QUICK_EPOCHS, plan
+
+BASE = """\
+layers = [784, 128, 64, 10]
+epochs = 100
+batch_size = 1
+lr = 0.1
+hidden = "tanh"
+output = "tanh"
+loss = "squared_error"
+targets = "onehot"
+init = "lecun_normal"
+init_gain = 1.0
+input_scaling = "unit"
+shuffle = true
+dtype = "float64"
+"""
+
+
+def toml(base_lines: dict | None = None, extra_top: str = "", variants: str = "", seeds: str = "[0, 1, 2]") -> str:
+    """A complete experiment file, with some [base] lines replaced (key -> 'key = value' or None to drop)."""
+    lines = []
+    for line in BASE.splitlines():
+        key = line.split("=")[0].strip()
+        if base_lines and key in base_lines:
+            if base_lines[key] is not None:
+                lines.append(base_lines[key])
+        else:
+            lines.append(line)
+    if base_lines:
+        lines += [v for k, v in base_lines.items() if v is not None and k not in BASE]
+    return (f'name = "t"\ndescription = "a test experiment"\nkind = "mlp"\nseeds = {seeds}\n{extra_top}\n'
+            "[base]\n" + "\n".join(lines) + "\n" + variants)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "exp.toml"
+    p.write_text(text)
+    return p
+
+
+def rejected(tmp_path: Path, text: str, *patterns: str) -> str:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_experiment(path)
+    msg = str(info.value)
+    assert str(path) in msg, msg
+    for pat in patterns:
+        assert re.search(pat, msg), f"{pat!r} not in {msg!r}"
+    return msg
+
+
+def test_a_valid_file_loads_with_defaults_and_variants(tmp_path):
+    text = toml({"batch_size": None, "shuffle": None}, variants='[variants.fast]\nlr = 1\n')
+    exp = load_experiment(write(tmp_path, text))
+    assert exp.name == "t" and exp.seeds == (0, 1, 2) and list(exp.runs) == ["base", "fast"]
+    assert exp.runs["base"]["batch_size"] == 1 and exp.runs["base"]["shuffle"] is True  # defaults
+    assert exp.runs["fast"]["lr"] == 1.0 and isinstance(exp.runs["fast"]["lr"], float)  # int accepted for a float
+    assert exp.runs["fast"]["hidden"] == "tanh"  # the rest is inherited from [base]
+    assert set(exp.runs["base"]) == set(RUN_KEYS)
+
+
+@pytest.mark.parametrize("line,patterns", [
+    ('learning_rate = 0.1', [r"\[base\]", r"unknown key 'learning_rate'", r"known keys: .*lr"]),
+    ('Epochs = 3', [r"unknown key 'Epochs'"]),
+])
+def test_unknown_key(tmp_path, line, patterns):
+    rejected(tmp_path, toml({"x": line}), *patterns)
+
+
+def test_unknown_key_in_a_variant(tmp_path):
+    rejected(tmp_path, toml(variants='[variants.v1]\nhiden = "sigmoid"\n'), r"\[variants\.v1\]", r"unknown key 'hiden'")
+
+
+@pytest.mark.parametrize("key,line,patterns", [
+    ("epochs", 'epochs = "100"', [r"epochs \(training epochs\) must be int, got str '100'"]),
+    ("epochs", "epochs = 2.5", [r"epochs .* must be int, got float 2\.5"]),
+    ("epochs", "epochs = true", [r"epochs .* must be int, got bool True"]),
+    ("lr", 'lr = "fast"', [r"lr \(fixed learning rate eta\) must be float, got str 'fast'"]),
+    ("lr", "lr = true", [r"lr .* must be float, got bool True"]),
+    ("shuffle", "shuffle = 1", [r"shuffle \(reshuffle every epoch\) must be bool, got int 1"]),
+    ("layers", 'layers = "784-128-10"', [r"layers .* must be list, got str '784-128-10'"]),
+    ("hidden", "hidden = 3", [r"hidden .* must be str, got int 3"]),
+    ("batch_size", "batch_size = [1]", [r"batch_size .* must be int, got list \[1\]"]),
+])
+def test_wrong_type(tmp_path, key, line, patterns):
+    rejected(tmp_path, toml({key: line}), r"\[base\]", *patterns)
+
+
+@pytest.mark.parametrize("key,line,patterns", [
+    ("lr", "lr = -0.1", [r"lr = -0\.1 must be > 0"]),
+    ("lr", "lr = 0", [r"lr = 0\.0 must be > 0"]),
+    ("epochs", "epochs = 0", [r"epochs = 0 must be >= 1"]),
+    ("batch_size", "batch_size = 0", [r"batch_size = 0 must be >= 1"]),
+    ("init_gain", "init_gain = -2", [r"init_gain = -2\.0 must be > 0"]),
+    ("layers", "layers = [784, 0, 10]", [r"layers = \[784, 0, 10\] must be a list of at least 2 positive integers"]),
+    ("layers", "layers = [784]", [r"layers = \[784\] must be a list of at least 2"]),
+    ("layers", "layers = [785, 128, 10]", [r"layers \[785, 128, 10\] do not fit MNIST: d\[0\] must be 784 and d\[L\] must be 10"]),
+    ("layers", "layers = [784, 128, 9]", [r"layers \[784, 128, 9\] do not fit MNIST"]),
+    ("hidden", 'hidden = "softplus"', [r"hidden = 'softplus' must be one of \['identity', 'relu', 'sigmoid', 'sign', 'tanh'\]"]),
+    ("hidden", 'hidden = "sign"', [r"hidden activation 'sign' has derivative 0 everywhere"]),
+    ("loss", 'loss = "mse"', [r"loss = 'mse' must be one of \['squared_error', 'cross_entropy'\]"]),
+    ("loss", 'loss = "cross_entropy"', [r"loss cross_entropy takes the softmax of s\[L\], so output must be 'identity', got 'tanh'"]),
+    ("dtype", 'dtype = "float16"', [r"dtype = 'float16' must be 'float64' or 'float32'"]),
+    ("input_scaling", 'input_scaling = "minmax"', [r"input_scaling = 'minmax' must be"]),
+    ("targets", 'targets = "zero-one"', [r"targets = 'zero-one' must be 'onehot'"]),
+    ("init", 'init = "xavier"', [r"init = 'xavier' must be one of"]),
+])
+def test_impossible_value(tmp_path, key, line, patterns):
+    rejected(tmp_path, toml({key: line}), r"\[base\]", *patterns)
+
+
+def test_cross_entropy_with_tanh_output_in_a_variant(tmp_path):
+    rejected(tmp_path, toml(variants='[variants.ce]\nloss = "cross_entropy"\n'),
+             r"\[variants\.ce\]", r"output must be 'identity', got 'tanh'")
+    rejected(tmp_path, toml(variants='[variants.ce]\nloss = "cross_entropy"\noutput = "identity"\ntargets = "pm1"\n'),
+             r"\[variants\.ce\]", r"cross_entropy needs targets 'onehot', got 'pm1'")
+
+
+def test_missing_run_key(tmp_path):
+    rejected(tmp_path, toml({"lr": None}), r"\[base\]: missing keys \['lr'\]")
+
+
+def test_unknown_top_level_key(tmp_path):
+    rejected(tmp_path, toml(extra_top='epoch = 3'), r"unknown top-level key\(s\) \['epoch'\]", r"known: \[")
+
+
+@pytest.mark.parametrize("seeds,shown", [
+    ("[]", r"\[\]"), ("[-1, 2]", r"\[-1, 2\]"), ('["0"]', r"\['0'\]"), ("[0.5]", r"\[0\.5\]"),
+    ("7", "7"), ("[true]", r"\[True\]"),
+])
+def test_bad_seeds(tmp_path, seeds, shown):
+    rejected(tmp_path, toml(seeds=seeds), rf"seeds must be a non-empty list of non-negative integers, got {shown}")
+
+
+def test_missing_top_level_key_and_bad_tables(tmp_path):
+    rejected(tmp_path, toml().replace('description = "a test experiment"\n', ""), r"missing top-level key 'description'")
+    rejected(tmp_path, toml(variants="[variants]\nv1 = 3\n"), r"\[variants\.v1\] must be a table")
+    rejected(tmp_path, toml(variants="[variants.base]\nlr = 0.2\n"), r"a variant may not be called 'base'")
+    rejected(tmp_path, "name = 'x'\n[base\n", r"not valid TOML")
+
+
+def test_committed_configs_all_load():
+    files = sorted(CONFIG_DIR.glob("*.toml"))
+    assert files, CONFIG_DIR
+    for p in files:
+        exp = load_experiment(p)
+        assert exp.runs and exp.seeds
+    exps = all_experiments()
+    assert "seed-mlp" in exps
+
+
+def test_seed_mlp_is_the_studys_configuration(seed_mlp):
+    base = seed_mlp.runs["base"]
+    assert base["layers"] == [784, 128, 64, 10]
+    assert (base["epochs"], base["batch_size"], base["lr"]) == (100, 1, 0.1)
+    assert len(seed_mlp.seeds) >= 3
+    for name, run in seed_mlp.runs.items():
+        # every variant keeps what the study states
+        assert (run["layers"], run["epochs"], run["batch_size"], run["lr"]) == ([784, 128, 64, 10], 100, 1, 0.1), name
+    assert {"output-sigmoid", "hidden-sigmoid", "output-softmax-ce"} <= set(seed_mlp.runs)
+
+
+# --------------------------------------------------------------------------------------------
+# The runner's plan
+# --------------------------------------------------------------------------------------------
+
+
+def test_plan_rejects_an_unknown_variant(seed_mlp):
+    with pytest.raises(ValueError, match=r"experiment 'seed-mlp' has no variant 'output-softmax'; it has \['base', "):
+        plan(seed_mlp, ["numpy"], variants=["output-softmax"])
+
+
+@pytest.mark.parametrize("epochs", [0, -2])
+def test_plan_rejects_non_positive_epochs(seed_mlp, epochs):
+    with pytest.raises(ValueError, match=rf"--epochs must be >= 1, got {epochs}"):
+        plan(seed_mlp, ["numpy"], epochs=epochs)
+
+
+def test_plan_grid_and_overrides(seed_mlp):
+    specs = plan(seed_mlp, ["numpy", "torch"], seeds=[0, 5], variants=["output-sigmoid", "base"], epochs=7)
+    got = [(s.variant, s.seed, s.impl) for s in specs]
+    assert len(got) == 8 and sorted(got) == sorted(
+        (v, seed, impl) for v in ("output-sigmoid", "base") for seed in (0, 5) for impl in ("numpy", "torch"))
+    assert all(s.cfg["epochs"] == 7 for s in specs)
+    assert seed_mlp.runs["base"]["epochs"] == 100  # the experiment itself is not modified
+    quick = plan(seed_mlp, ["numpy"], seeds=[0], variants=["output-sigmoid"], quick=True)
+    assert len(quick) == 1 and quick[0].quick and quick[0].cfg["epochs"] == QUICK_EPOCHS
+    assert quick[0].run_id == "seed-mlp-quick/output-sigmoid/numpy-seed0"
+    full = plan(seed_mlp, ["numpy"])
+    assert len(full) == len(seed_mlp.runs) * len(seed_mlp.seeds)
