@@ -43,13 +43,21 @@ def prepare_images(images: np.ndarray, mean: float, std: float, dtype) -> np.nda
     return ((x - mean) / std).astype(dtype)[:, None, :, :]
 
 
+def pixel_mean_std(images: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation of the pixels x / 255, from the histogram of the uint8 values."""
+    counts = np.bincount(images.ravel(), minlength=256).astype(np.float64)
+    v = np.arange(256) / 255.0
+    n = counts.sum()
+    mean = float(counts @ v / n)
+    return mean, float(np.sqrt(counts @ (v - mean) ** 2 / n))
+
+
 def load_data(dtype="float64", train_n: int | None = None, test_n: int | None = None):
     """Standardised MNIST: (X_train, y_train, X_test, y_test); mean and std from the full training set."""
     from experiments.mnist import load_mnist
 
     m = load_mnist()
-    pixels = m.train_images.astype(np.float64) / 255.0
-    mean, std = float(pixels.mean()), float(pixels.std())
+    mean, std = pixel_mean_std(m.train_images)
     tr = slice(None, train_n)
     te = slice(None, test_n)
     return (prepare_images(m.train_images[tr], mean, std, dtype), m.train_labels[tr].astype(np.int64),
