@@ -35,6 +35,10 @@ def cmd_run(args) -> int:
     if args.name == "comparison":
         args.impl = args.impl or "both"
         from experiments.comparison import run_comparison
+        if args.partial:
+            from experiments.comparison import partial_comparison
+            partial_comparison(args.variants[0] if args.variants else "output-sigmoid", (args.seeds or [0])[0])
+            return 0
         impls = ("numpy", "torch") if args.impl == "both" else (args.impl,)
         run_comparison(seed=(args.seeds or [0])[0], epochs=args.epochs, quick=args.quick,
                        variant=args.variants[0] if args.variants else None, workers=args.workers, impls=impls)
@@ -91,6 +95,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--epochs", type=int, help="override the number of epochs (rows record it)")
     r.add_argument("--workers", type=int, default=1, help="runs in parallel (default 1)")
     r.add_argument("--quick", action="store_true", help="short version (2,000 train / 1,000 test samples, <= 2 epochs) into results/quick/, labelled quick")
+    r.add_argument("--partial", action="store_true", help="comparison only: tabulate an unfinished PyTorch run at its last epoch (labelled partial)")
     r.set_defaults(fn=cmd_run)
     rp = sub.add_parser("reproduce", help="the study's experiment end to end: grid, comparison, report")
     rp.add_argument("--workers", type=int, default=2, help="runs in parallel (default 2)")

@@ -32,7 +32,7 @@ import pandas as pd
 from experiments.provenance import ROOT, stamp, write_csv_atomic
 from reference import sequential as seq
 
-DEFAULTS = {"epochs": 3, "batch_size": 32, "lr": 0.05, "hidden": None, "dtype": "float64"}
+DEFAULTS = {"epochs": 3, "batch_size": 32, "lr": 0.05, "lr_decay": 1.0, "hidden": None, "dtype": "float64"}
 DEFAULT_CSV = "results/cnn_mnist.csv"
 QUICK = {"train_n": 2000, "test_n": 1000, "epochs": 1}
 
@@ -66,11 +66,22 @@ def load_data(dtype="float64", train_n: int | None = None, test_n: int | None = 
 
 def batch_order(seed: int, n: int, epochs: int, batch_size: int):
     """The sample indices of every mini-batch: a default_rng(seed) permutation per epoch, cut in order."""
+    for _, idx in epoch_batches(seed, n, epochs, batch_size):
+        yield idx
+
+
+def epoch_batches(seed: int, n: int, epochs: int, batch_size: int):
+    """(epoch, indices) for every mini-batch, in the order both implementations use."""
     rng = np.random.default_rng(seed)
-    for _ in range(epochs):
+    for epoch in range(epochs):
         perm = rng.permutation(n)
         for i in range(0, n, batch_size):
-            yield perm[i:i + batch_size]
+            yield epoch, perm[i:i + batch_size]
+
+
+def learning_rate(lr: float, lr_decay: float, epoch: int) -> float:
+    """eta for an epoch: lr * lr_decay ** epoch (lr_decay 1: constant)."""
+    return lr * lr_decay ** epoch
 
 
 def _progress(total: int, desc: str, enabled: bool):
@@ -79,21 +90,21 @@ def _progress(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, disable=not (enabled and sys.stderr.isatty()), leave=False)
 
 
-def train_numpy(model, params, X, y, seed, epochs, batch_size, lr, progress=False) -> float:
+def train_numpy(model, params, X, y, seed, epochs, batch_size, lr, progress=False, lr_decay=1.0) -> float:
     """Mini-batch SGD on the reference model, params updated in place; returns the seconds taken."""
     steps = epochs * -(-X.shape[0] // batch_size)
     bar = _progress(steps, "numpy", progress)
     t0 = time.perf_counter()
-    for idx in batch_order(seed, X.shape[0], epochs, batch_size):
+    for epoch, idx in epoch_batches(seed, X.shape[0], epochs, batch_size):
         _, grads, _ = model.loss_and_grads(X[idx], y[idx], params)
-        seq.sgd_step(params, grads, lr)
+        seq.sgd_step(params, grads, learning_rate(lr, lr_decay, epoch))
         bar.update()
     seconds = time.perf_counter() - t0
     bar.close()
     return seconds
 
 
-def train_torch(twin, X, y, seed, epochs, batch_size, lr, progress=False) -> float:
+def train_torch(twin, X, y, seed, epochs, batch_size, lr, progress=False, lr_decay=1.0) -> float:
     """The same SGD on the PyTorch twin; returns the seconds taken."""
     import torch
     import torch.nn.functional as F
@@ -102,13 +113,14 @@ def train_torch(twin, X, y, seed, epochs, batch_size, lr, progress=False) -> flo
     steps = epochs * -(-X.shape[0] // batch_size)
     bar = _progress(steps, "torch", progress)
     t0 = time.perf_counter()
-    for idx in batch_order(seed, X.shape[0], epochs, batch_size):
+    for epoch, idx in epoch_batches(seed, X.shape[0], epochs, batch_size):
         idx = torch.from_numpy(idx)
+        eta = learning_rate(lr, lr_decay, epoch)
         twin.zero_grad(set_to_none=True)
         F.cross_entropy(twin(Xt[idx]), yt[idx]).backward()
         with torch.no_grad():
             for p in twin.parameters():
-                p.sub_(lr * p.grad)
+                p.sub_(eta * p.grad)
         bar.update()
     seconds = time.perf_counter() - t0
     bar.close()
@@ -138,6 +150,7 @@ def run(seeds=(0,), epochs: int | None = None, batch_size: int = DEFAULTS["batch
         lr: float = DEFAULTS["lr"], impl: str = "both", quick: bool = False,
         out_csv: str | os.PathLike | None = DEFAULT_CSV, progress: bool = True,
         hidden: int | None = DEFAULTS["hidden"], dtype: str = DEFAULTS["dtype"],
+        lr_decay: float = DEFAULTS["lr_decay"],
         train_n: int | None = None, test_n: int | None = None) -> pd.DataFrame:
     """Train the reference CNN and/or its twin for every seed; write and return the rows.
 
@@ -169,12 +182,12 @@ def run(seeds=(0,), epochs: int | None = None, batch_size: int = DEFAULTS["batch
         for name in impls:
             if name == "numpy":
                 params = [{k: v.copy() for k, v in p.items()} for p in params0]
-                secs = train_numpy(model, params, X, y, seed, epochs, batch_size, lr, progress)
+                secs = train_numpy(model, params, X, y, seed, epochs, batch_size, lr, progress, lr_decay)
                 final[name] = params
                 acc = float(np.mean(model.predict(X_test, params) == y_test))
             else:
                 twin = build_twin(model, params0)
-                secs = train_torch(twin, X, y, seed, epochs, batch_size, lr, progress)
+                secs = train_torch(twin, X, y, seed, epochs, batch_size, lr, progress, lr_decay)
                 final[name] = twin_params(twin, model)
                 acc = float(np.mean(torch_predict(twin, X_test) == y_test))
             results[name] = (acc, secs)
@@ -183,7 +196,7 @@ def run(seeds=(0,), epochs: int | None = None, batch_size: int = DEFAULTS["batch
         diff = max_param_diff(final["numpy"], final["torch"]) if len(final) == 2 else float("nan")
         for name, (acc, secs) in results.items():
             rows.append({"impl": name, "seed": seed, "model": f"lenet(hidden={hidden})", "dtype": dtype,
-                         "epochs": epochs, "batch_size": batch_size, "lr": lr, "train_n": X.shape[0],
+                         "epochs": epochs, "batch_size": batch_size, "lr": lr, "lr_decay": lr_decay, "train_n": X.shape[0],
                          "test_n": X_test.shape[0], "test_acc": acc, "train_seconds": secs,
                          "max_weight_diff_vs_other": diff, **prov})
     df = pd.DataFrame(rows)

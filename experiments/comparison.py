@@ -67,3 +67,51 @@ def run_comparison(seed: int = 0, epochs: int | None = None, quick: bool = False
     write_csv_atomic(df, out)
     print(df[["impl", "final_test_acc", "seconds_per_epoch", "max_weight_diff_numpy_vs_torch"]].to_string(index=False))
     return df
+
+
+def partial_comparison(variant: str, seed: int = 0) -> pd.DataFrame:
+    """While the 100-epoch PyTorch run is unfinished: compare it at its last checkpointed epoch N with
+    the NumPy reference re-trained (deterministically) to exactly epoch N. Labelled partial."""
+    import tempfile
+    from pathlib import Path
+
+    from experiments.config import all_experiments
+    from experiments.mlp_run import CHECKPOINT_DIR, load_checkpoint, train
+    from experiments.mnist import load_mnist
+
+    cfg = dict(all_experiments()["seed-mlp"].runs[variant])
+    ck_path = CHECKPOINT_DIR / f"seed-mlp__{variant}__torch-seed{seed}.npz"
+    with np.load(ck_path) as z:
+        n = int(z["epoch"])
+        torch_curve = pd.DataFrame(__import__("json").loads(str(z["curve"])))
+        W_torch = [z[f"W{l}"] for l in range(1, len(cfg["layers"]))]
+    cfg_n = {**cfg, "epochs": n}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "w.npz"
+        res = train(cfg_n, seed, "numpy", load_mnist(), f"comparison-partial/{variant}/numpy-seed{seed}-to{n}", weights_out=out)
+        with np.load(out) as z:
+            W_numpy = [z[f"W{l}"] for l in range(1, len(cfg["layers"]))]
+    diff = max(float(np.abs(a - b).max()) for a, b in zip(W_numpy, W_torch))
+    note = (f"PARTIAL: the PyTorch run had finished {n} of {cfg['epochs']} epochs when this table was made; "
+            f"NumPy re-trained to epoch {n} from the same weights and order. Resume: python -m experiments run comparison "
+            f"--variants {variant} --seeds {seed} --impl torch")
+    rows = [
+        {"variant": variant, "seed": seed, "impl": "numpy", "engine": res["engine"], "epochs": n,
+         "test_acc_at_epoch": res["final_test_acc"], "seconds_per_epoch": res["seconds_per_epoch"],
+         "curve": f"results/runs/seed-mlp/{variant}__numpy__seed{seed}.csv"},
+        {"variant": variant, "seed": seed, "impl": "torch", "engine": "torch-eager", "epochs": n,
+         "test_acc_at_epoch": float(torch_curve["test_acc"].iloc[-1]), "seconds_per_epoch": float(torch_curve["seconds"].iloc[-1] / n),
+         "curve": f"results/runs/seed-mlp/{variant}__torch__seed{seed}.csv"},
+    ]
+    df = pd.DataFrame(rows)
+    df["max_weight_diff_numpy_vs_torch"] = diff
+    df["seconds_per_epoch_ratio_torch_over_numpy"] = rows[1]["seconds_per_epoch"] / rows[0]["seconds_per_epoch"]
+    df["status"] = note
+    df["quick"] = False
+    prov = {"command": command_line(), **stamp()}
+    for k, v in prov.items():
+        df[k] = v
+    write_csv_atomic(df, OUT)
+    print(df[["impl", "epochs", "test_acc_at_epoch", "seconds_per_epoch", "max_weight_diff_numpy_vs_torch"]].to_string(index=False))
+    print(note)
+    return df
