@@ -1,0 +1,153 @@
+"""CNN rows of python -m experiments bench (results/bench.csv).
+
+- One convolution layer, forward plus backward (output, and the gradients for the input, the
+  kernel and the bias), batch 64, float32: 1 -> 8 channels 5x5 on 28x28 and 8 -> 16 channels 5x5
+  on 12x12 (LeNet's two layers); the reference (reference/conv.py) against F.conv2d + autograd.
+- The LeNet CNN (reference/sequential.py vs framework/cnn.py): one training epoch, 938 SGD steps
+  at batch 64 on MNIST (quick: 50 steps), float32 and float64.
+- Peak memory of one NumPy training step at batch 64: the peak of the memory allocated *during*
+  the step (forward, backward, update), measured by tracemalloc, which sees NumPy's array buffers;
+  the parameters and the batch, allocated before, are not counted. Not the process RSS (which
+  includes the Python interpreter, PyTorch and MNIST).
+
+One thread each: torch.set_num_threads(1), and OPENBLAS/OMP/MKL_NUM_THREADS=1 for NumPy (set
+before NumPy is first imported when this module or experiments.bench is the entry point; the
+value in effect is written in the notes). Times are medians over `repeats` (the epoch: 1 repeat
+unless quick). Rows: benchmark, impl, dtype, threads, median_s, repeats, unit, notes, peak_mem_mb.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+import time
+import tracemalloc
+
+import numpy as np
+
+CONV_LAYERS = (  # (c_in, c_out, H, W)
+    (1, 8, 28, 28),
+    (8, 16, 12, 12),
+)
+BATCH = 64
+
+
+def _median(fn, repeats: int, inner: int = 1) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        times.append((time.perf_counter() - t0) / inner)
+    return float(np.median(times))
+
+
+def _threads_note() -> str:
+    return f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}, torch threads 1"
+
+
+def conv_layer_rows(repeats: int, inner: int) -> list[dict]:
+    import torch
+    import torch.nn.functional as F
+
+    from reference import conv
+
+    torch.set_num_threads(1)
+    rows = []
+    rng = np.random.default_rng(0)
+    for c_in, c_out, H, W in CONV_LAYERS:
+        x = rng.normal(size=(BATCH, c_in, H, W)).astype(np.float32)
+        K = rng.normal(size=(c_out, c_in, 5, 5)).astype(np.float32)
+        b = rng.normal(size=c_out).astype(np.float32)
+        ds = rng.normal(size=(BATCH, c_out, H - 4, W - 4)).astype(np.float32)
+
+        def reference():
+            s, cache = conv.forward(x, K, b)
+            return conv.backward(ds, cache)
+
+        xt = torch.from_numpy(x).requires_grad_(True)
+        Kt = torch.from_numpy(K).requires_grad_(True)
+        bt = torch.from_numpy(b).requires_grad_(True)
+        dst = torch.from_numpy(ds)
+
+        def pytorch():
+            xt.grad = Kt.grad = bt.grad = None
+            F.conv2d(xt, Kt, bt).backward(dst)
+
+        name = f"conv {c_in}->{c_out} 5x5 on {H}x{W} batch {BATCH} forward+backward"
+        t_ref, t_torch = _median(reference, repeats, inner), _median(pytorch, repeats, inner)
+        note = (f"input, kernel and bias gradients; reference/torch = {t_ref / t_torch:.2f}x; "
+                f"{inner} calls per repeat; {_threads_note()}")
+        rows.append({"benchmark": name, "impl": "numpy-reference", "dtype": "float32", "threads": 1,
+                     "median_s": t_ref, "repeats": repeats, "unit": "seconds per call", "notes": note})
+        rows.append({"benchmark": name, "impl": "torch", "dtype": "float32", "threads": 1,
+                     "median_s": t_torch, "repeats": repeats, "unit": "seconds per call", "notes": note})
+    return rows
+
+
+def _mnist(dtype: str, n: int):
+    from experiments.cnn_mnist import load_data
+
+    X, y, _, _ = load_data(dtype, train_n=n, test_n=0)
+    return X, y
+
+
+def epoch_rows(quick: bool) -> list[dict]:
+    import torch
+
+    from experiments.cnn_mnist import train_numpy, train_torch
+    from framework.cnn import build_twin
+    from reference import sequential as seq
+
+    torch.set_num_threads(1)
+    steps = 50 if quick else 938  # 938 = ceil(60000 / 64): one epoch
+    rows = []
+    for dtype in ("float32", "float64"):
+        X, y = _mnist(dtype, min(60000, steps * BATCH))
+        model = seq.lenet()
+        p0 = model.init(0, np.dtype(dtype))
+        params = [{k: v.copy() for k, v in p.items()} for p in p0]
+        t_np = train_numpy(model, params, X, y, 0, 1, BATCH, 0.05)
+        t_t = train_torch(build_twin(model, p0), X, y, 0, 1, BATCH, 0.05)
+        label = "one epoch (938 steps)" if steps == 938 else f"{steps} steps"
+        name = f"lenet cnn sgd batch {BATCH} {label}"
+        note = f"MNIST, lr 0.05; reference/torch = {t_np / t_t:.2f}x; {_threads_note()}"
+        for impl, t in (("numpy-reference", t_np), ("torch", t_t)):
+            rows.append({"benchmark": name, "impl": impl, "dtype": dtype, "threads": 1, "median_s": t,
+                         "repeats": 1, "unit": "seconds per run", "notes": note})
+    return rows
+
+
+def peak_memory_rows() -> list[dict]:
+    from reference import sequential as seq
+
+    rows = []
+    for dtype in ("float32", "float64"):
+        X, y = _mnist(dtype, BATCH)
+        model = seq.lenet()
+        params = model.init(0, np.dtype(dtype))
+        model.loss_and_grads(X, y, params)  # warm-up outside the measurement
+        tracemalloc.start()
+        _, grads, _ = model.loss_and_grads(X, y, params)
+        seq.sgd_step(params, grads, 0.05)
+        del grads
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        rows.append({"benchmark": f"lenet cnn one training step batch {BATCH} peak memory", "impl": "numpy-reference",
+                     "dtype": dtype, "threads": 1, "median_s": float("nan"), "repeats": 1, "unit": "MB",
+                     "peak_mem_mb": peak / 2**20,
+                     "notes": "tracemalloc peak of allocations during forward+backward+update "
+                              "(NumPy buffers included; parameters and batch allocated before are not counted)"})
+    return rows
+
+
+def rows(quick: bool = False, repeats: int = 5) -> list[dict]:
+    """Rows for results/bench.csv: conv layers, LeNet training, peak memory of a NumPy step."""
+    out = conv_layer_rows(repeats=repeats, inner=2 if quick else 20)
+    out += epoch_rows(quick)
+    out += peak_memory_rows()
+    return [{**r, "quick": quick} for r in out]
