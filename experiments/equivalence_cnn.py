@@ -127,6 +127,8 @@ POOL_CASES = (
     PoolCase("avg", 2, 3, 7, 9, (3, 2), (2, 1), (1, 1)),
     PoolCase("avg", 2, 3, 7, 9, (3, 2), (2, 1), (1, 1), count_include_pad=False),
     PoolCase("avg", 1, 2, 5, 7, (4, 5), (3, 1), (2, 2), count_include_pad=False, data="negative"),
+    # square output, divisor varying along rows only: catches a transposed divisor
+    PoolCase("avg", 2, 2, 4, 5, (3, 2), (1, 1), (1, 0), count_include_pad=False),
 )
 
 
