@@ -10,9 +10,9 @@
   the parameters and the batch, allocated before, are not counted. Not the process RSS (which
   includes the Python interpreter, PyTorch and MNIST).
 
-One thread each: torch.set_num_threads(1), and OPENBLAS/OMP/MKL_NUM_THREADS=1 for NumPy (set
-before NumPy is first imported when this module or experiments.bench is the entry point; the
-value in effect is written in the notes). Times are medians over `repeats` (the epoch: 1 repeat
+One thread each: torch.set_num_threads(1), and NumPy's OpenBLAS set to one thread through its C
+API (experiments.cnn_mnist.set_blas_threads; OPENBLAS_NUM_THREADS only acts before NumPy's first
+import); the thread counts in effect are written in the notes. Times are medians over `repeats` (the epoch: 1 repeat
 unless quick). Rows: benchmark, impl, dtype, threads, median_s, repeats, unit, notes, peak_mem_mb.
 """
 
@@ -47,7 +47,13 @@ def _median(fn, repeats: int, inner: int = 1) -> float:
 
 
 def _threads_note() -> str:
-    return f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}, torch threads 1"
+    import torch
+
+    from experiments.cnn_mnist import set_blas_threads
+
+    blas = set_blas_threads(1)
+    return (f"NumPy OpenBLAS threads {blas if blas is not None else 'unknown (OPENBLAS_NUM_THREADS=' + str(os.environ.get('OPENBLAS_NUM_THREADS')) + ')'}"
+            f", torch threads {torch.get_num_threads()}")
 
 
 def conv_layer_rows(repeats: int, inner: int) -> list[dict]:
@@ -57,6 +63,7 @@ def conv_layer_rows(repeats: int, inner: int) -> list[dict]:
     from reference import conv
 
     torch.set_num_threads(1)
+    threads = _threads_note()
     rows = []
     rng = np.random.default_rng(0)
     for c_in, c_out, H, W in CONV_LAYERS:
@@ -81,7 +88,7 @@ def conv_layer_rows(repeats: int, inner: int) -> list[dict]:
         name = f"conv {c_in}->{c_out} 5x5 on {H}x{W} batch {BATCH} forward+backward"
         t_ref, t_torch = _median(reference, repeats, inner), _median(pytorch, repeats, inner)
         note = (f"input, kernel and bias gradients; reference/torch = {t_ref / t_torch:.2f}x; "
-                f"{inner} calls per repeat; {_threads_note()}")
+                f"{inner} calls per repeat; {threads}")
         rows.append({"benchmark": name, "impl": "numpy-reference", "dtype": "float32", "threads": 1,
                      "median_s": t_ref, "repeats": repeats, "unit": "seconds per call", "notes": note})
         rows.append({"benchmark": name, "impl": "torch", "dtype": "float32", "threads": 1,
@@ -104,6 +111,7 @@ def epoch_rows(quick: bool) -> list[dict]:
     from reference import sequential as seq
 
     torch.set_num_threads(1)
+    threads = _threads_note()
     steps = 50 if quick else 938  # 938 = ceil(60000 / 64): one epoch
     rows = []
     for dtype in ("float32", "float64"):
@@ -115,7 +123,7 @@ def epoch_rows(quick: bool) -> list[dict]:
         t_t = train_torch(build_twin(model, p0), X, y, 0, 1, BATCH, 0.05)
         label = "one epoch (938 steps)" if steps == 938 else f"{steps} steps"
         name = f"lenet cnn sgd batch {BATCH} {label}"
-        note = f"MNIST, lr 0.05; reference/torch = {t_np / t_t:.2f}x; {_threads_note()}"
+        note = f"MNIST, lr 0.05; reference/torch = {t_np / t_t:.2f}x; {threads}"
         for impl, t in (("numpy-reference", t_np), ("torch", t_t)):
             rows.append({"benchmark": name, "impl": impl, "dtype": dtype, "threads": 1, "median_s": t,
                          "repeats": 1, "unit": "seconds per run", "notes": note})

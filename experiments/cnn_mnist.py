@@ -43,6 +43,24 @@ DEFAULT_CSV = "results/cnn_mnist.csv"
 QUICK = {"train_n": 2000, "test_n": 1000, "epochs": 1}
 
 
+def set_blas_threads(n: int = 1) -> int | None:
+    """Limit NumPy's OpenBLAS to n threads now (the environment variables only act before NumPy's
+    first import); return the thread count in effect, or None where NumPy's BLAS is not the
+    OpenBLAS shipped in numpy.libs (then OPENBLAS_NUM_THREADS, set above, is all we have)."""
+    import ctypes
+    import glob
+
+    libs = glob.glob(os.path.join(os.path.dirname(np.__file__) + ".libs", "libscipy_openblas*.so*"))
+    for path in libs:
+        try:
+            lib = ctypes.CDLL(path)
+            lib.scipy_openblas_set_num_threads64_(ctypes.c_int(n))
+            return int(lib.scipy_openblas_get_num_threads64_())
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
 def prepare_images(images: np.ndarray, mean: float, std: float, dtype) -> np.ndarray:
     """uint8 (N, 28, 28) -> (N, 1, 28, 28) float, (x / 255 - mean) / std."""
     x = images.astype(np.float64) / 255.0
@@ -177,6 +195,7 @@ def run(seeds=(0,), epochs: int | None = None, batch_size: int = DEFAULTS["batch
             out_csv = "results/quick/cnn_mnist.csv"
     epochs = DEFAULTS["epochs"] if epochs is None else epochs
     torch.set_num_threads(1)
+    set_blas_threads(1)
     X, y, X_test, y_test = load_data(dtype, train_n, test_n)
     model = seq.lenet(hidden)
     impls = ("numpy", "torch") if impl == "both" else (impl,)

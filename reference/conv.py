@@ -27,10 +27,12 @@ and padded by k - 1 on every side, with the kernel rotated by 180 degrees and it
 swapped; dE/dx is dE/dx' without the padding rows and columns. Pixels of x' that no window covers
 (possible when (H + p_h - k_h) is not a multiple of s_h) get gradient 0.
 
-Implementation: "im2col" through numpy.lib.stride_tricks.as_strided. The windows of x' form a
-view of shape (N, c_in, H_out, W_out, k_h, k_w) without copying; one reshape copies them into the
-matrix X_col of shape (c_in k_h k_w, N H_out W_out), and the correlation becomes one matrix
-product with K reshaped to (c_out, c_in k_h k_w). X_col is cached for dE/dK. dE/dx is the adjoint,
+Implementation: "im2col" through numpy.lib.stride_tricks.as_strided. x' is stored once as
+(c_in, H', W', N) (padding and transposition in one copy; N last makes the copies below run over
+long contiguous stretches); its windows form a view of shape (c_in, k_h, k_w, H_out, W_out, N)
+without copying; one reshape copies them into the matrix X_col of shape
+(c_in k_h k_w, H_out W_out N), and the correlation becomes one matrix product with K reshaped to
+(c_out, c_in k_h k_w). X_col is cached for dE/dK. dE/dx is the adjoint,
 "col2im": the kernel matrix transposed times the maps of ds, added back window by window (a Python loop over
 the k_h k_w kernel offsets, each one strided NumPy addition over all pixels). No Python loop runs
 over pixels.
@@ -53,35 +55,45 @@ def pad(x: np.ndarray, p: cs.Pad4) -> np.ndarray:
     return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
 
 
-def windows(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
-            out_hw: tuple[int, int]) -> np.ndarray:
-    """Read-only view (N, C, H_out, W_out, k_h, k_w) with [n, c, u, v, i, j] = xp[n, c, u s_h + i, v s_w + j]."""
-    N, C = xp.shape[:2]
-    sN, sC, sH, sW = xp.strides
-    return as_strided(xp, shape=(N, C, out_hw[0], out_hw[1], kernel[0], kernel[1]),
-                      strides=(sN, sC, sH * stride[0], sW * stride[1], sH, sW), writeable=False)
+def padded_chwn(x: np.ndarray, p: cs.Pad4) -> np.ndarray:
+    """x' in the (C, H + p_h, W + p_w, N) layout: padding and the move of N last in one copy."""
+    N, C, H, W = x.shape
+    top, bottom, left, right = p
+    xp = np.zeros((C, H + top + bottom, W + left + right, N), dtype=x.dtype)
+    xp[:, top:top + H, left:left + W, :] = x.transpose(1, 2, 3, 0)
+    return xp
 
 
 def offset_slab(i: int, j: int, stride: tuple[int, int], out_hw: tuple[int, int]) -> tuple[slice, slice]:
     """Rows and columns of x' under kernel entry (i, j) across all windows: i, i + s_h, ..., i + (H_out - 1) s_h.
 
-    xp[:, :, rows, cols] is (N, C, H_out, W_out), holding x'[n, c, u s_h + i, v s_w + j] at (u, v).
+    With x' in NCHW, xp[:, :, rows, cols] is (N, C, H_out, W_out) and holds x'[n, c, u s_h + i, v s_w + j]
+    at (u, v) (pooling.py uses it so).
     """
     return (slice(i, i + (out_hw[0] - 1) * stride[0] + 1, stride[0]),
             slice(j, j + (out_hw[1] - 1) * stride[1] + 1, stride[1]))
 
 
+def windows(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+            out_hw: tuple[int, int]) -> np.ndarray:
+    """Read-only view (C, k_h, k_w, H_out, W_out, N) of x' in (C, H', W', N) layout:
+    [c, i, j, u, v, n] = x'[n, c, u s_h + i, v s_w + j]. No copy (numpy's as_strided)."""
+    C, _, _, N = xp.shape
+    sC, sH, sW, sN = xp.strides
+    return as_strided(xp, shape=(C, kernel[0], kernel[1], out_hw[0], out_hw[1], N),
+                      strides=(sC, sH, sW, sH * stride[0], sW * stride[1], sN), writeable=False)
+
+
 def im2col(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
            out_hw: tuple[int, int]) -> np.ndarray:
-    """X_col (c_in k_h k_w, N H_out W_out): one row per kernel entry (c, i, j), one column per
-    output position (n, u, v); column (n, u, v) is the window of x' under the kernel at (u, v).
+    """X_col (c_in k_h k_w, H_out W_out N): one row per kernel entry (c, i, j), one column per
+    output position (u, v, n); column (u, v, n) is the window of x' under the kernel at (u, v).
 
-    The channel-first order makes each copied run a stretch of an image row (fast to copy) and lets
-    the forward product come out as (c_out, N, H_out, W_out).
+    With x' in (C, H', W', N) layout every copied run is a stretch of W_out N contiguous numbers
+    (stride 1), so the copy runs at memory speed; N last also keeps col2im's additions long.
     """
-    N, C = xp.shape[:2]
-    w = windows(xp, kernel, stride, out_hw).transpose(1, 4, 5, 0, 2, 3)
-    return w.reshape(C * kernel[0] * kernel[1], N * out_hw[0] * out_hw[1])
+    C, N = xp.shape[0], xp.shape[3]
+    return windows(xp, kernel, stride, out_hw).reshape(C * kernel[0] * kernel[1], out_hw[0] * out_hw[1] * N)
 
 
 def validate(x: np.ndarray, K: np.ndarray, b: np.ndarray, stride, padding, name: str):
@@ -118,36 +130,37 @@ def forward(x: np.ndarray, K: np.ndarray, b: np.ndarray, stride=1, padding=0,
     stride, p, out_hw = validate(x, K, b, stride, padding, name)
     N, c_out = x.shape[0], K.shape[0]
     kernel = (K.shape[2], K.shape[3])
-    X_col = im2col(pad(x, p), kernel, stride, out_hw)
-    S = K.reshape(c_out, -1) @ X_col + b[:, None]  # (c_out, N H_out W_out)
-    s = np.ascontiguousarray(S.reshape(c_out, N, out_hw[0], out_hw[1]).transpose(1, 0, 2, 3))
+    X_col = im2col(padded_chwn(x, p), kernel, stride, out_hw)
+    S = K.reshape(c_out, -1) @ X_col + b[:, None]  # (c_out, H_out W_out N)
+    s = np.ascontiguousarray(S.reshape(c_out, out_hw[0], out_hw[1], N).transpose(3, 0, 1, 2))
     return s, (X_col, K, x.shape, stride, p, out_hw, name)
 
 
 def col2im(D_col: np.ndarray, x_shape, kernel, stride, p: cs.Pad4, out_hw) -> np.ndarray:
     """The adjoint of im2col: add every window's entries back where they came from, crop the padding.
 
-    D_col (c_in k_h k_w, N H_out W_out) -> (N, c_in, H, W). Each kernel offset (i, j) adds its
-    (c_in, N, H_out, W_out) slab into x' with one strided slice (rows i, i + s_h, ...), so the
-    Python loop runs over the k_h k_w kernel offsets while NumPy handles every pixel.
+    D_col (c_in k_h k_w, H_out W_out N) -> (N, c_in, H, W). Each kernel offset (i, j) adds its
+    (c_in, H_out, W_out, N) slab into x' (kept as (c_in, H', W', N)) with one strided slice (rows
+    i, i + s_h, ...), so the Python loop runs over the k_h k_w kernel offsets while NumPy handles
+    every pixel.
     """
     N, c_in, H, W = x_shape
     k_h, k_w = kernel
     H_out, W_out = out_hw
     top, bottom, left, right = p
-    D = D_col.reshape(c_in, k_h, k_w, N, H_out, W_out)
-    dxp = np.zeros((c_in, N, H + top + bottom, W + left + right), dtype=D_col.dtype)
+    D = D_col.reshape(c_in, k_h, k_w, H_out, W_out, N)
+    dxp = np.zeros((c_in, H + top + bottom, W + left + right, N), dtype=D_col.dtype)
     for i in range(k_h):
         for j in range(k_w):
             rows, cols = offset_slab(i, j, stride, out_hw)
-            dxp[:, :, rows, cols] += D[:, i, j]
-    return dxp[:, :, top:top + H, left:left + W].transpose(1, 0, 2, 3)
+            dxp[:, rows, cols, :] += D[:, i, j]
+    return dxp[:, top:top + H, left:left + W, :].transpose(3, 0, 1, 2)
 
 
 def backward(ds: np.ndarray, cache: tuple, need_dx: bool = True) -> tuple[np.ndarray | None, dict]:
     """Given ds = dE/ds (N, c_out, H_out, W_out): (dE/dx, {"K": dE/dK, "b": dE/db}).
 
-    With dS (c_out, N H_out W_out) the maps of ds in X_col's column order:
+    With dS (c_out, H_out W_out N) the maps of ds in X_col's column order:
         dE/dK = dS X_col^T,   dE/db = row sums of dS,   dE/dx = col2im(K_mat^T dS)
     (the last is the full correlation with the rotated kernel). need_dx=False skips dE/dx (None),
     e.g. for a first layer, whose input needs no gradient.
@@ -157,7 +170,7 @@ def backward(ds: np.ndarray, cache: tuple, need_dx: bool = True) -> tuple[np.nda
     expected = (N, c_out) + tuple(out_hw)
     if ds.shape != expected:
         raise ValueError(f"{name}: upstream gradient has shape {ds.shape}, expected {expected}")
-    dS = np.ascontiguousarray(ds.astype(K.dtype, copy=False).transpose(1, 0, 2, 3)).reshape(c_out, -1)
+    dS = np.ascontiguousarray(ds.astype(K.dtype, copy=False).transpose(1, 2, 3, 0)).reshape(c_out, -1)
     K_mat = K.reshape(c_out, -1)
     dK = (dS @ X_col.T).reshape(K.shape)
     db = dS.sum(axis=1)

@@ -88,8 +88,8 @@ def maxpool_forward(x: np.ndarray, window=2, stride=None, padding=0,
             continue
         # Strictly greater: on ties the earlier entry (row-major) stays the maximum, as in PyTorch.
         better = v > y
-        np.copyto(y, v, where=better)
-        r[better] = i * window[1] + j
+        np.maximum(y, v, out=y)
+        r += better * (i * window[1] + j - r)  # r = position where better, unchanged elsewhere
     return y, (r, window, stride, xp.shape, p, out_hw, name)
 
 
@@ -100,11 +100,9 @@ def maxpool_backward(dy: np.ndarray, cache: tuple) -> tuple[np.ndarray, dict]:
     if dy.shape != expected:
         raise ValueError(f"{name}: upstream gradient has shape {dy.shape}, expected {expected}")
     dxp = np.zeros(padded_shape, dtype=dy.dtype)
-    zero = np.zeros((), dtype=dy.dtype)
     for i, j in offsets(window):
         # Overlapping windows (stride < window) add into the same input pixel.
-        dxp[(slice(None), slice(None)) + offset_slab(i, j, stride, out_hw)] += np.where(
-            r == i * window[1] + j, dy, zero)
+        dxp[(slice(None), slice(None)) + offset_slab(i, j, stride, out_hw)] += (r == i * window[1] + j) * dy
     return crop(dxp, p), {}
 
 
