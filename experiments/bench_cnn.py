@@ -122,7 +122,7 @@ def epoch_rows(quick: bool) -> list[dict]:
         t_np = train_numpy(model, params, X, y, 0, 1, BATCH, 0.05)
         t_t = train_torch(build_twin(model, p0), X, y, 0, 1, BATCH, 0.05)
         label = "one epoch (938 steps)" if steps == 938 else f"{steps} steps"
-        name = f"lenet cnn sgd batch {BATCH} {label}"
+        name = f"lenet() cnn (conv 1->8, 8->16, dense 256->10) sgd batch {BATCH} {label}"
         note = f"MNIST, lr 0.05; reference/torch = {t_np / t_t:.2f}x; {threads}"
         for impl, t in (("numpy-reference", t_np), ("torch", t_t)):
             rows.append({"benchmark": name, "impl": impl, "dtype": dtype, "threads": 1, "median_s": t,
@@ -145,7 +145,7 @@ def peak_memory_rows() -> list[dict]:
         del grads
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        rows.append({"benchmark": f"lenet cnn one training step batch {BATCH} peak memory", "impl": "numpy-reference",
+        rows.append({"benchmark": f"lenet() cnn one training step batch {BATCH} peak memory", "impl": "numpy-reference",
                      "dtype": dtype, "threads": 1, "median_s": float("nan"), "repeats": 1, "unit": "MB",
                      "peak_mem_mb": peak / 2**20,
                      "notes": "tracemalloc peak of allocations during forward+backward+update "
