@@ -22,9 +22,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from reference.backprop import check_targets, check_trainable
-from reference.forward import check_input
-from reference.network import Architecture, check_weights
+from reference.gradient_descent import check_learning_rate, check_training
+from reference.network import Architecture
 
 ACTIVATION_CODES = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3}
 
@@ -154,10 +153,7 @@ class FastBatch1Trainer:
     """Trains W (copied in) with the compiled kernel; `W` holds views of the live weights."""
 
     def __init__(self, arch: Architecture, W: list, X: np.ndarray, Y: np.ndarray):
-        check_weights(arch, W)
-        check_trainable(arch)
-        check_input(arch, X, W)
-        check_targets(arch, Y, X.shape[0])
+        check_training(arch, W, X, Y)
         if W[1].dtype != np.float64:
             raise TypeError(f"the compiled path runs in float64 only, got {W[1].dtype}")
         for name in (arch.hidden, arch.output):
@@ -174,8 +170,7 @@ class FastBatch1Trainer:
 
     def epoch(self, eta: float, order: np.ndarray) -> float:
         """One epoch of SGD at batch size 1 over `order`; returns the mean pointwise error (E_in)."""
-        if not eta > 0:
-            raise ValueError(f"learning rate eta must be > 0, got {eta}")
+        check_learning_rate(eta)
         order = np.ascontiguousarray(order, dtype=np.int64)
         total = _epoch(self.flat, self.offsets, self.d, self.codes, self.arch.loss == "cross_entropy",
                        float(eta), self.rows.indptr, self.rows.indices, self.rows.values, self.Y, order, *self._work)

@@ -45,16 +45,27 @@ def loss_value(arch: Architecture, s_L: np.ndarray, x_L: np.ndarray, y: np.ndarr
     return E_in(cross_entropy(s_L, y) if arch.loss == "cross_entropy" else squared_error(x_L, y))
 
 
-def sgd_epoch(
-    arch: Architecture, W: list, X: np.ndarray, Y: np.ndarray, eta: float, batch_size: int, order: np.ndarray
-) -> tuple[list, float]:
-    """One epoch of mini-batch SGD over X[order]; returns (new W, mean E_in over the batches)."""
+def check_learning_rate(eta: float) -> None:
+    """eta must be a positive number."""
     if not eta > 0:
         raise ValueError(f"learning rate eta must be > 0, got {eta}")
+
+
+def check_training(arch: Architecture, W: list, X: np.ndarray, Y: np.ndarray, eta: float | None = None) -> None:
+    """Everything a trainer checks before its first step: weights, trainability, inputs, targets, eta."""
+    if eta is not None:
+        check_learning_rate(eta)
     check_weights(arch, W)
     check_trainable(arch)
     check_input(arch, X, W)
     check_targets(arch, Y, X.shape[0], X.dtype)
+
+
+def sgd_epoch(
+    arch: Architecture, W: list, X: np.ndarray, Y: np.ndarray, eta: float, batch_size: int, order: np.ndarray
+) -> tuple[list, float]:
+    """One epoch of mini-batch SGD over X[order]; returns (new W, mean E_in over the batches)."""
+    check_training(arch, W, X, Y, eta)
     losses = []
     for idx in mini_batches(order, batch_size):
         x_L, cache = forward(arch, W, X[idx], check=False)

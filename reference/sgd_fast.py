@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference.backprop import check_targets, check_trainable, output_sensitivity
-from reference.forward import check_input
-from reference.network import Architecture, check_weights
+from reference.backprop import output_sensitivity
+from reference.gradient_descent import check_training
+from reference.network import Architecture
 
 
 def sparse_rows(X: np.ndarray) -> list:
@@ -34,12 +34,7 @@ def sgd_epoch_batch1(
     rows: sparse_rows(X), precomputed once per data set (computed here if None).
     progress: optional callable(k) told every 1000 steps how many steps have been done.
     """
-    if not eta > 0:
-        raise ValueError(f"learning rate eta must be > 0, got {eta}")
-    check_weights(arch, W)
-    check_trainable(arch)
-    check_input(arch, X, W)
-    check_targets(arch, Y, X.shape[0], X.dtype)
+    check_training(arch, W, X, Y, eta)
     if rows is None:
         rows = sparse_rows(X)
     L = arch.L
