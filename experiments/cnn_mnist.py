@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from experiments.progress import progress_bar
 from experiments.provenance import ROOT, stamp, write_csv_atomic
 from reference import sequential as seq
 
@@ -108,16 +109,10 @@ def learning_rate(lr: float, lr_decay: float, epoch: int) -> float:
     return lr * lr_decay ** epoch
 
 
-def _progress(total: int, desc: str, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, disable=not (enabled and sys.stderr.isatty()), leave=False)
-
-
 def train_numpy(model, params, X, y, seed, epochs, batch_size, lr, progress=False, lr_decay=1.0) -> float:
     """Mini-batch SGD on the reference model, params updated in place; returns the seconds taken."""
     steps = epochs * -(-X.shape[0] // batch_size)
-    bar = _progress(steps, "numpy", progress)
+    bar = progress_bar(total=steps, desc="numpy", enabled=progress, unit="step")
     t0 = time.perf_counter()
     for epoch, idx in epoch_batches(seed, X.shape[0], epochs, batch_size):
         _, grads, _ = model.loss_and_grads(X[idx], y[idx], params)
@@ -135,7 +130,7 @@ def train_torch(twin, X, y, seed, epochs, batch_size, lr, progress=False, lr_dec
 
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
     steps = epochs * -(-X.shape[0] // batch_size)
-    bar = _progress(steps, "torch", progress)
+    bar = progress_bar(total=steps, desc="torch", enabled=progress, unit="step")
     t0 = time.perf_counter()
     for epoch, idx in epoch_batches(seed, X.shape[0], epochs, batch_size):
         idx = torch.from_numpy(idx)

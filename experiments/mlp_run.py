@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from experiments.progress import progress_bar
 from experiments.provenance import ROOT, write_csv_atomic
 from reference.forward import predict
 from reference.gradient_descent import epoch_order, sgd_epoch
@@ -173,6 +174,28 @@ def load_checkpoint(path: Path, chash: str):
                 "curve": json.loads(str(z["curve"])), "seconds": float(z["seconds"])}
 
 
+SAMPLES_PER_CHUNK = 6000  # the samples bar advances once per chunk of whole mini-batches
+
+
+def epoch_chunks(order: np.ndarray, batch_size: int) -> list:
+    """`order` cut into consecutive chunks of whole mini-batches (about SAMPLES_PER_CHUNK samples):
+    training chunk after chunk makes exactly the updates of one pass over `order`."""
+    size = max(batch_size, SAMPLES_PER_CHUNK // batch_size * batch_size)
+    return [order[i:i + size] for i in range(0, len(order), size)]
+
+
+def run_epoch(engine, order: np.ndarray, batch_size: int, samples_bar) -> float:
+    """One epoch over `order`, chunk by chunk, advancing `samples_bar`; returns the mean E_in over
+    the epoch's mini-batches."""
+    total, batches = 0.0, 0
+    for chunk in epoch_chunks(order, batch_size):
+        n = -(-len(chunk) // batch_size)
+        total += engine.epoch(chunk) * n
+        batches += n
+        samples_bar.update(len(chunk))
+    return total / max(batches, 1)
+
+
 def train(cfg: dict, seed: int, impl: str, mnist, run_id: str, curve_path: Path | None = None,
           n_train: int | None = None, n_test: int | None = None, progress: bool = False,
           stop_after_epoch: int | None = None, weights_out: Path | None = None) -> dict:
@@ -180,8 +203,6 @@ def train(cfg: dict, seed: int, impl: str, mnist, run_id: str, curve_path: Path 
 
     stop_after_epoch: stop (as if killed) once that epoch is checkpointed; used by the resume test.
     """
-    from tqdm import tqdm
-
     data = prepare(cfg, mnist, n_train, n_test)
     chash = config_hash(cfg, seed, impl, n_train, n_test)
     ckpt_path = CHECKPOINT_DIR / f"{run_id.replace('/', '__')}.npz"
@@ -194,12 +215,15 @@ def train(cfg: dict, seed: int, impl: str, mnist, run_id: str, curve_path: Path 
         start, curve, seconds = ck["epoch"], ck["curve"], ck["seconds"]
     status = curve[-1]["status"] if curve else "ok"
     N = len(data.X_train)
-    bar = tqdm(range(start + 1, cfg["epochs"] + 1), desc=run_id, disable=not progress, leave=False, initial=start, total=cfg["epochs"])
+    bar = progress_bar(range(start + 1, cfg["epochs"] + 1), desc=run_id, enabled=progress, initial=start,
+                       total=cfg["epochs"], unit="epoch")
+    samples = progress_bar(total=N, desc="samples", enabled=progress, unit="sample", position=1, unit_scale=True)
     for epoch in bar:
         if status != "ok":
             break
+        samples.reset(total=N)
         t0 = time.perf_counter()
-        loss = engine.epoch(order_for(seed, epoch, N, cfg["shuffle"]))
+        loss = run_epoch(engine, order_for(seed, epoch, N, cfg["shuffle"]), cfg["batch_size"], samples)
         seconds += time.perf_counter() - t0
         finite = all(np.all(np.isfinite(w)) for w in engine.weights()[1:]) and np.isfinite(loss)
         status = "ok" if finite else "diverged"
@@ -210,7 +234,9 @@ def train(cfg: dict, seed: int, impl: str, mnist, run_id: str, curve_path: Path 
         if curve_path is not None:
             write_csv_atomic(pd.DataFrame(curve), curve_path)
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
+            bar.close(), samples.close()
             return {"stopped_at": epoch}
+    bar.close(), samples.close()
     if weights_out is not None:
         weights_out.parent.mkdir(parents=True, exist_ok=True)
         np.savez(weights_out, **{f"W{l}": w for l, w in enumerate(engine.weights()) if w is not None})

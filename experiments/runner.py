@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from experiments.config import Experiment
+from experiments.progress import progress_bar
 from experiments.provenance import ROOT, append_rows_atomic, command_line, stamp
 
 RESULTS = ROOT / "results"
@@ -112,8 +113,6 @@ def _worker_init():
 
 def run_grid(specs: list, workers: int = 1, progress: bool = True, out_csv: Path | None = None) -> pd.DataFrame:
     """Run the specs not yet in `out_csv`, `workers` at a time; append each row as it finishes."""
-    from tqdm import tqdm
-
     if not specs:
         return pd.DataFrame()
     out_csv = out_csv or csv_path(specs[0].experiment, specs[0].quick)
@@ -124,7 +123,7 @@ def run_grid(specs: list, workers: int = 1, progress: bool = True, out_csv: Path
     prov = {"command": command_line(), **stamp()}
     rows = []
     if workers <= 1:
-        for s in tqdm(todo, desc="runs", disable=not progress or None):
+        for s in progress_bar(todo, desc="runs", enabled=progress, unit="run", leave=True):
             row = execute(s, progress, provenance=prov)
             rows.append(row)
             append_rows_atomic([row], out_csv, KEY)
@@ -133,7 +132,7 @@ def run_grid(specs: list, workers: int = 1, progress: bool = True, out_csv: Path
     _worker_init()
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_worker_init) as pool:
         futures = {pool.submit(execute, s, False, None, prov): s for s in todo}
-        for fut in tqdm(as_completed(futures), total=len(futures), desc="runs", disable=not progress or None):
+        for fut in progress_bar(as_completed(futures), total=len(futures), desc="runs", enabled=progress, unit="run", leave=True):
             s = futures[fut]
             row = fut.result()
             rows.append(row)
