@@ -32,12 +32,14 @@ RUN_KEYS = {
     "init": (str, "initialisation scheme", lambda v: None if v in INIT_SCHEMES else f"must be one of {list(INIT_SCHEMES)}"),
     "init_gain": (float, "initialisation scale", lambda v: None if v > 0 else "must be > 0"),
     "input_scaling": (str, "input scaling", lambda v: None if v in ("unit", "raw", "standardised") else "must be 'unit' ([0,1]), 'raw' ([0,255]) or 'standardised'"),
+    "loss_scale": (float, "constant c multiplying the pointwise error e_n (0.5: e = 1/2 sum (x-y)^2; 0.1: the mean over 10 outputs)",
+                   lambda v: None if v > 0 else "must be > 0"),
     "shuffle": (bool, "reshuffle every epoch", lambda v: None),
     "dtype": (str, "float dtype", lambda v: None if v in ("float64", "float32") else "must be 'float64' or 'float32'"),
 }
 DEFAULTS = {
     "batch_size": 1, "targets": "onehot", "init": "lecun_normal", "init_gain": 1.0,
-    "input_scaling": "unit", "shuffle": True, "dtype": "float64",
+    "input_scaling": "unit", "shuffle": True, "dtype": "float64", "loss_scale": 1.0,
 }
 TOP_KEYS = {"name", "description", "seeds", "base", "variants", "kind"}
 

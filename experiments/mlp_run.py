@@ -91,6 +91,17 @@ def config_hash(cfg: dict, seed: int, impl: str, n_train, n_test) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def rate(cfg: dict) -> float:
+    """The rate the engines step with: eta * c, where c is cfg['loss_scale'].
+
+    Training on the scaled error c e_n (c = 1/2 for e = 1/2 sum_j (x_j - y_j)^2, c = 1/10 for the mean
+    over the 10 outputs) multiplies every gradient by c, so plain SGD at rate eta on c e_n makes
+    exactly the updates of SGD at rate c eta on e_n: W <- W - eta (c G) = W - (c eta) G.  The
+    reported training loss is c E_in, the error actually trained on.
+    """
+    return cfg["lr"] * cfg["loss_scale"]
+
+
 class NumpyEngine:
     """The reference: compiled batch-1 kernel when it applies (proved identical), else the readable path."""
 
@@ -116,9 +127,9 @@ class NumpyEngine:
 
     def epoch(self, order):
         if self.fast:
-            return self.fast.epoch(self.cfg["lr"], order)
-        self.W, loss = sgd_epoch(self.arch, self.W, self.data.X_train, self.data.Y_train, self.cfg["lr"], self.cfg["batch_size"], order)
-        return loss
+            return self.cfg["loss_scale"] * self.fast.epoch(rate(self.cfg), order)
+        self.W, loss = sgd_epoch(self.arch, self.W, self.data.X_train, self.data.Y_train, rate(self.cfg), self.cfg["batch_size"], order)
+        return self.cfg["loss_scale"] * loss
 
     def accuracy(self, X, labels):
         return float(np.mean(predict(self.arch, self.weights(), X) == labels))
@@ -145,7 +156,7 @@ class TorchEngine:
 
     def epoch(self, order):
         from framework.mlp import sgd_epoch as torch_epoch
-        return torch_epoch(self.model, self.X, self.Y, self.cfg["lr"], self.cfg["batch_size"], order)
+        return self.cfg["loss_scale"] * torch_epoch(self.model, self.X, self.Y, rate(self.cfg), self.cfg["batch_size"], order)
 
     def accuracy(self, X, labels):
         with self.torch.no_grad():

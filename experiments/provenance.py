@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime
+import fcntl
 import os
+from contextlib import contextmanager
 import subprocess
 import sys
 from pathlib import Path
@@ -51,15 +53,31 @@ def write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
+@contextmanager
+def folder_lock(folder: Path):
+    """An exclusive lock on `folder` (flock on the directory itself: no lock file is left behind),
+    so that runner processes sharing a results folder never interleave a read-modify-write."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
 def append_rows_atomic(rows: list, path: Path, key: list | None = None) -> pd.DataFrame:
-    """Add rows to the CSV at `path` (replacing earlier rows with the same `key` columns), atomically."""
+    """Add rows to the CSV at `path` (replacing earlier rows with the same `key` columns), atomically,
+    under the folder's lock: two processes appending at once both keep their rows."""
     path = Path(path)
-    new = pd.DataFrame(rows)
-    if path.exists() and path.stat().st_size > 0:
-        old = pd.read_csv(path)
-        if key:
-            keys = set(map(tuple, new[key].astype(str).values))
-            old = old[[tuple(r) not in keys for r in old[key].astype(str).values]]
-        new = pd.concat([old, new], ignore_index=True)
-    write_csv_atomic(new, path)
+    with folder_lock(path.parent):
+        new = pd.DataFrame(rows)
+        if path.exists() and path.stat().st_size > 0:
+            old = pd.read_csv(path)
+            if key:
+                keys = set(map(tuple, new[key].astype(str).values))
+                old = old[[tuple(r) not in keys for r in old[key].astype(str).values]]
+            new = pd.concat([old, new], ignore_index=True)
+        write_csv_atomic(new, path)
     return new

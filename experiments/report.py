@@ -25,7 +25,9 @@ ANCHORS = [
     ("LeCun et al. 1998: 2-layer NN 300 hidden units", 0.953),
     ("Simard et al. 2003: 800 hidden units, cross-entropy", 0.984),
 ]
-VARIED = ["hidden", "output", "loss", "targets", "init", "init_gain", "input_scaling", "shuffle"]
+VARIED = ["hidden", "output", "loss", "loss_scale", "targets", "init", "init_gain", "input_scaling", "shuffle"]
+# rows written before a key existed ran with its default (loss_scale arrived after the first runs)
+ADDED_KEYS = {"loss_scale": 1.0}
 
 
 def verdict(mean: float, stuck: bool) -> str:
@@ -39,7 +41,9 @@ def verdict(mean: float, stuck: bool) -> str:
 
 def summarise(df: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration (numpy runs, full length, not quick)."""
-    df = df[(df["impl"] == "numpy") & (~df["quick"].astype(bool))]
+    df = df[(df["impl"] == "numpy") & (~df["quick"].astype(bool))].copy()
+    for k, default in ADDED_KEYS.items():
+        df[k] = df[k].fillna(default) if k in df else default
     out = []
     for variant, g in df.groupby("variant", sort=False):
         acc = g["final_test_acc"].astype(float)
@@ -67,7 +71,7 @@ def markdown(summary: pd.DataFrame) -> str:
             continue
         changed = ", ".join(f"{k}={r[k]}" for k in VARIED if len(base) and str(r[k]) != str(base.iloc[0][k])) or "(base)"
         std = "" if pd.isna(r["std_test_acc"]) else f"{100 * r['std_test_acc']:.2f}"
-        lines.append(f"| {r['configuration']} | {changed} | {r['seeds']} | {100 * r['mean_test_acc']:.2f}% | {std} | {r['gap_to_study_points']:+.2f} | {r['verdict']} |")
+        lines.append(f"| {r['configuration']} | {changed} | {int(r['seeds'])} | {100 * r['mean_test_acc']:.2f}% | {std} | {r['gap_to_study_points']:+.2f} | {r['verdict']} |")
     return "\n".join(lines) + "\n"
 
 

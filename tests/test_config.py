@@ -116,6 +116,8 @@ def test_wrong_type(tmp_path, key, line, patterns):
     ("input_scaling", 'input_scaling = "minmax"', [r"input_scaling = 'minmax' must be"]),
     ("targets", 'targets = "zero-one"', [r"targets = 'zero-one' must be 'onehot'"]),
     ("init", 'init = "xavier"', [r"init = 'xavier' must be one of"]),
+    ("loss_scale", "loss_scale = 0", [r"loss_scale = 0\.0 must be > 0"]),
+    ("loss_scale", "loss_scale = -0.5", [r"loss_scale = -0\.5 must be > 0"]),
 ])
 def test_impossible_value(tmp_path, key, line, patterns):
     rejected(tmp_path, toml({key: line}), r"\[base\]", *patterns)

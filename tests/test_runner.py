@@ -216,6 +216,20 @@ def test_append_rows_atomic_replaces_rows_by_key_and_leaves_no_temp_files(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
 
 
+def test_two_processes_appending_at_once_keep_every_row(tmp_path):
+    """Runner processes sharing results/ (e.g. a grid and a comparison run) lock the folder around
+    each read-modify-write; without the lock rows are lost here within a few dozen appends."""
+    path = tmp_path / "shared.csv"
+    code = ("import sys; from experiments.provenance import append_rows_atomic\n"
+            "for i in range(60): append_rows_atomic([{'writer': sys.argv[1], 'i': i, 'pad': 'x' * 2000}], sys.argv[2], ['writer', 'i'])")
+    procs = [subprocess.Popen([sys.executable, "-c", code, w, str(path)], cwd=ROOT) for w in ("a", "b")]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    df = pd.read_csv(path)
+    assert len(df) == 120, f"{120 - len(df)} of 120 rows lost"
+    assert sorted(map(tuple, df[["writer", "i"]].values.tolist())) == sorted((w, i) for w in "ab" for i in range(60))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shared.csv"]
+
+
 def test_a_failure_while_writing_leaves_the_previous_csv_intact(tmp_path, monkeypatch):
     path = tmp_path / "t.csv"
     provenance.append_rows_atomic([{"k": 1, "v": "a"}], path, ["k"])
@@ -303,3 +317,44 @@ def test_cli_run_both_engines_start_identically_and_end_together(reference_run, 
     accs = dict(zip(csv["impl"], csv["final_test_acc"]))
     assert accs["numpy"] == accs["torch"] == row["final_test_acc"]
     assert leftovers(tmp_path) == []
+
+
+# loss scaling -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("c", [0.5, 0.1])
+def test_loss_scale_trains_exactly_on_the_scaled_error(seed_mlp, c):
+    """An epoch with loss_scale c makes the updates of plain SGD at rate eta on c E_in, computed
+    here independently by autograd on the scaled loss, and reports c E_in as its training loss."""
+    import torch
+
+    from framework.mlp import MLP, loss
+
+    (spec,) = runner.plan(seed_mlp, ["torch"], seeds=[0], variants=["hidden-sigmoid"])
+    cfg = dict(spec.cfg, layers=[784, 12, 10], loss_scale=c)
+    rng = np.random.default_rng(5)
+    N = 40
+    data = mlp_run.Data(X_train=rng.random((N, 784)), Y_train=np.eye(10)[rng.integers(0, 10, N)],
+                        X_test=rng.random((3, 784)), labels_train=rng.integers(0, 10, N), labels_test=rng.integers(0, 10, 3))
+    W0 = mlp_run.initial_weights(cfg, 0)
+    order = mlp_run.order_for(0, 1, N, True)
+    arch = mlp_run.architecture(cfg)
+    model = MLP(arch, W0)
+    X, Y = torch.from_numpy(data.X_train), torch.from_numpy(data.Y_train)
+    losses = []
+    for n in order:
+        s_L, x_L = model.last_signal(X[n:n + 1])
+        E = c * loss(arch, s_L, x_L, Y[n:n + 1])
+        model.zero_grad(set_to_none=True)
+        E.backward()
+        with torch.no_grad():
+            for p in model.parameters():
+                p -= cfg["lr"] * p.grad
+        losses.append(float(E.detach()))
+    for impl in ("numpy", "torch"):
+        engine = mlp_run.ENGINES[impl](cfg, W0, data)
+        reported = engine.epoch(order)
+        assert reported == pytest.approx(np.mean(losses), rel=1e-12), impl
+        for l in (1, 2):
+            np.testing.assert_allclose(engine.weights()[l], model.weights()[l], rtol=0, atol=1e-13, err_msg=impl)
+    assert mlp_run.rate(cfg) == pytest.approx(c * cfg["lr"])
