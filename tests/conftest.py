@@ -28,3 +28,22 @@ def seed_mlp():
     from experiments.config import all_experiments
 
     return all_experiments()["seed-mlp"]
+
+
+@pytest.fixture
+def small_mlp_run(seed_mlp):
+    """A factory for a tiny runner setting: (cfg, data, W0, order) of seed-mlp's hidden-sigmoid variant
+    with `layers` and overrides, on N random [0,1] images with one-hot targets, epoch 1's order."""
+    import numpy as np
+
+    from experiments import mlp_run, runner
+
+    def make(N: int, layers: list, seed: int = 3, impl: str = "numpy", **overrides):
+        (spec,) = runner.plan(seed_mlp, [impl], seeds=[0], variants=["hidden-sigmoid"])
+        cfg = dict(spec.cfg, layers=layers, **overrides)
+        rng = np.random.default_rng(seed)
+        data = mlp_run.Data(X_train=rng.random((N, 784)), Y_train=np.eye(10)[rng.integers(0, 10, N)],
+                            X_test=rng.random((5, 784)), labels_train=rng.integers(0, 10, N), labels_test=rng.integers(0, 10, 5))
+        return cfg, data, mlp_run.initial_weights(cfg, 0), mlp_run.order_for(0, 1, N, True)
+
+    return make

@@ -8,7 +8,7 @@ import io
 import numpy as np
 import pytest
 
-from experiments import mlp_run, progress, runner
+from experiments import mlp_run, progress
 
 
 class FakeTerminal(io.StringIO):
@@ -57,18 +57,11 @@ class CountingBar:
 
 
 @pytest.mark.parametrize("impl,batch_size", [("numpy", 1), ("numpy", 7), ("torch", 7)])
-def test_a_chunked_epoch_equals_one_pass(impl, batch_size, monkeypatch, seed_mlp):
+def test_a_chunked_epoch_equals_one_pass(impl, batch_size, monkeypatch, small_mlp_run):
     """Chunking for the samples bar changes nothing but the summation order of the mean loss."""
     monkeypatch.setattr(mlp_run, "SAMPLES_PER_CHUNK", 50)
-    (spec,) = runner.plan(seed_mlp, [impl], seeds=[0], variants=["hidden-sigmoid"])
-    cfg = dict(spec.cfg, batch_size=batch_size)
-    cfg["layers"] = [784, 16, 10]
-    rng = np.random.default_rng(3)
     N = 333
-    data = mlp_run.Data(X_train=rng.random((N, 784)), Y_train=np.eye(10)[rng.integers(0, 10, N)],
-                        X_test=rng.random((5, 784)), labels_train=rng.integers(0, 10, N), labels_test=rng.integers(0, 10, 5))
-    W0 = mlp_run.initial_weights(cfg, 0)
-    order = mlp_run.order_for(0, 1, N, True)
+    cfg, data, W0, order = small_mlp_run(N, [784, 16, 10], impl=impl, batch_size=batch_size)
     whole, chunked = mlp_run.ENGINES[impl](cfg, W0, data), mlp_run.ENGINES[impl](cfg, W0, data)
     loss_whole = whole.epoch(order)
     bar = CountingBar()

@@ -323,21 +323,14 @@ def test_cli_run_both_engines_start_identically_and_end_together(reference_run, 
 
 
 @pytest.mark.parametrize("c", [0.5, 0.1])
-def test_loss_scale_trains_exactly_on_the_scaled_error(seed_mlp, c):
+def test_loss_scale_trains_exactly_on_the_scaled_error(small_mlp_run, c):
     """An epoch with loss_scale c makes the updates of plain SGD at rate eta on c E_in, computed
     here independently by autograd on the scaled loss, and reports c E_in as its training loss."""
     import torch
 
     from framework.mlp import MLP, loss
 
-    (spec,) = runner.plan(seed_mlp, ["torch"], seeds=[0], variants=["hidden-sigmoid"])
-    cfg = dict(spec.cfg, layers=[784, 12, 10], loss_scale=c)
-    rng = np.random.default_rng(5)
-    N = 40
-    data = mlp_run.Data(X_train=rng.random((N, 784)), Y_train=np.eye(10)[rng.integers(0, 10, N)],
-                        X_test=rng.random((3, 784)), labels_train=rng.integers(0, 10, N), labels_test=rng.integers(0, 10, 3))
-    W0 = mlp_run.initial_weights(cfg, 0)
-    order = mlp_run.order_for(0, 1, N, True)
+    cfg, data, W0, order = small_mlp_run(40, [784, 12, 10], seed=5, loss_scale=c)
     arch = mlp_run.architecture(cfg)
     model = MLP(arch, W0)
     X, Y = torch.from_numpy(data.X_train), torch.from_numpy(data.Y_train)
