@@ -18,7 +18,8 @@ import sys
 def cmd_list(args) -> int:
     from experiments.config import all_experiments
     for name, e in all_experiments().items():
-        print(f"{name:14s} {len(e.runs)} configuration(s) x {len(e.seeds)} seed(s): {e.description}")
+        n_runs = sum(len(e.seeds_of(v)) for v in e.runs)
+        print(f"{name:14s} {len(e.runs)} configuration(s), {n_runs} runs: {e.description}")
     print(f"{'cnn-mnist':14s} the LeNet-style CNN on MNIST, NumPy reference and PyTorch twin from identical weights")
     print(f"{'comparison':14s} the best-matching seed-mlp configuration trained by NumPy and PyTorch from identical weights and order")
     return 0

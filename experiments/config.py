@@ -56,6 +56,11 @@ class Experiment:
     seeds: tuple
     runs: dict = field(default_factory=dict)  # variant name -> complete run configuration
     path: Path | None = None
+    variant_seeds: dict = field(default_factory=dict)  # variant name -> its own seeds, where it has them
+
+    def seeds_of(self, variant: str) -> tuple:
+        """The seeds a variant runs: its own `seeds` key if it has one, else the experiment's."""
+        return self.variant_seeds.get(variant, self.seeds)
 
 
 def _check_value(where: str, key: str, value):
@@ -92,6 +97,14 @@ def validate_run(where: str, run: dict) -> dict:
     return out
 
 
+def _check_seeds(where: str, seeds) -> tuple:
+    if not (isinstance(seeds, list) and seeds and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+        raise ConfigError(f"{where}: seeds must be a non-empty list of non-negative integers, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"{where}: seeds must not repeat, got {seeds!r}")
+    return tuple(seeds)
+
+
 def load_experiment(path: Path) -> Experiment:
     """Parse and validate one TOML experiment file."""
     path = Path(path)
@@ -105,20 +118,22 @@ def load_experiment(path: Path) -> Experiment:
     for key in ("name", "description", "base", "seeds"):
         if key not in raw:
             raise ConfigError(f"{path}: missing top-level key {key!r}")
-    seeds = raw["seeds"]
-    if not (isinstance(seeds, list) and seeds and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
-        raise ConfigError(f"{path}: seeds must be a non-empty list of non-negative integers, got {seeds!r}")
+    seeds = _check_seeds(f"{path}", raw["seeds"])
     if not isinstance(raw["base"], dict):
         raise ConfigError(f"{path}: [base] must be a table")
     runs = {"base": validate_run(f"{path} [base]", raw["base"])}
+    variant_seeds = {}
     for name, override in raw.get("variants", {}).items():
         if not isinstance(override, dict):
             raise ConfigError(f"{path}: [variants.{name}] must be a table")
         if name == "base":
             raise ConfigError(f"{path}: a variant may not be called 'base'")
+        override = dict(override)
+        if "seeds" in override:
+            variant_seeds[name] = _check_seeds(f"{path} [variants.{name}]", override.pop("seeds"))
         runs[name] = validate_run(f"{path} [variants.{name}]", {**raw["base"], **override})
     return Experiment(name=raw["name"], description=raw["description"], kind=raw.get("kind", "mlp"),
-                      seeds=tuple(seeds), runs=runs, path=path)
+                      seeds=seeds, runs=runs, path=path, variant_seeds=variant_seeds)
 
 
 def all_experiments() -> dict:

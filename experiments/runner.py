@@ -54,8 +54,8 @@ def csv_path(experiment: str, quick: bool) -> Path:
 
 
 def plan(exp: Experiment, impls, seeds=None, variants=None, epochs=None, quick=False) -> list:
-    """Every RunSpec of the grid, with epochs/quick overrides applied."""
-    seeds = tuple(exp.seeds if seeds is None else seeds)
+    """Every RunSpec of the grid, with epochs/quick overrides applied.  `seeds` (the command line's)
+    replaces every variant's seeds; without it each variant runs its own (exp.seeds_of)."""
     names = list(exp.runs) if variants is None else list(variants)
     for v in names:
         if v not in exp.runs:
@@ -70,8 +70,11 @@ def plan(exp: Experiment, impls, seeds=None, variants=None, epochs=None, quick=F
         if quick:
             cfg["epochs"] = min(cfg["epochs"], QUICK_EPOCHS)
         cfgs[v] = cfg
+    seeds_of = {v: tuple(exp.seeds_of(v) if seeds is None else seeds) for v in names}
     # seed-major: every configuration's first seed finishes before any second seed (a screening)
-    return [RunSpec(exp.name, v, seed, impl, cfgs[v], quick) for seed in seeds for v in names for impl in impls]
+    ranks = range(max(len(s) for s in seeds_of.values()))
+    return [RunSpec(exp.name, v, seeds_of[v][r], impl, cfgs[v], quick)
+            for r in ranks for v in names if r < len(seeds_of[v]) for impl in impls]
 
 
 def done_keys(path: Path) -> set:

@@ -201,4 +201,22 @@ def test_plan_grid_and_overrides(seed_mlp):
     assert len(quick) == 1 and quick[0].quick and quick[0].cfg["epochs"] == QUICK_EPOCHS
     assert quick[0].run_id == "seed-mlp-quick/output-sigmoid/numpy-seed0"
     full = plan(seed_mlp, ["numpy"])
-    assert len(full) == len(seed_mlp.runs) * len(seed_mlp.seeds)
+    assert len(full) == sum(len(seed_mlp.seeds_of(v)) for v in seed_mlp.runs)
+    assert all(len(seed_mlp.seeds_of(v)) >= 3 for v in seed_mlp.runs)
+
+
+def test_a_variant_may_run_its_own_seeds(tmp_path):
+    text = toml(variants='[variants.more]\nlr = 1\nseeds = [0, 1, 2, 3, 4]\n[variants.fast]\nlr = 2\n')
+    exp = load_experiment(write(tmp_path, text))
+    assert exp.seeds_of("more") == (0, 1, 2, 3, 4) and exp.seeds_of("fast") == exp.seeds_of("base") == (0, 1, 2)
+    assert "seeds" not in exp.runs["more"]  # seeds choose runs; they are not part of a run's configuration
+    got = [(s.variant, s.seed) for s in plan(exp, ["numpy"])]
+    # seed-major: every configuration's k-th seed before any (k+1)-th
+    assert got == [(v, k) for k in range(3) for v in ("base", "more", "fast")] + [("more", 3), ("more", 4)]
+    # the command line's seeds replace every variant's
+    assert {s.seed for s in plan(exp, ["numpy"], seeds=[7])} == {7}
+
+
+@pytest.mark.parametrize("seeds,why", [("[]", "non-empty list"), ("[1, 1]", "must not repeat"), ("[-2]", "non-negative")])
+def test_bad_variant_seeds(tmp_path, seeds, why):
+    rejected(tmp_path, toml(variants=f"[variants.more]\nlr = 1\nseeds = {seeds}\n"), r"\[variants\.more\]", why)
