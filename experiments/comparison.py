@@ -21,9 +21,9 @@ NOTE = ("Both trained from identical initial weights and sample order. Seconds p
         "NumPy and PyTorch stay within 1.75e-14 over a full epoch (results/equivalence.csv).")
 
 
-def best_variant(reproduction: pd.DataFrame) -> tuple[str, str]:
+def best_variant(reproduction: pd.DataFrame, quick: bool = False) -> tuple[str, str]:
     """The configuration whose mean final accuracy is closest to 94.27%, and how it was chosen."""
-    s = summarise(reproduction)
+    s = summarise(reproduction, quick)
     s = s[~s["configuration"].str.startswith("[context]") & (s["verdict"] != "diverged/stuck")]
     if s.empty:
         raise SystemExit("no finished seed-mlp configuration to compare: run `python -m experiments run seed-mlp` first")
@@ -40,7 +40,7 @@ def run_comparison(seed: int = 0, epochs: int | None = None, quick: bool = False
     exp = all_experiments()["seed-mlp"]
     rep_path = csv_path("seed-mlp", quick)
     if variant is None:
-        variant, why = best_variant(pd.read_csv(rep_path)) if rep_path.exists() else ("base", "no results yet: base")
+        variant, why = best_variant(pd.read_csv(rep_path), quick) if rep_path.exists() else ("base", "no results yet: base")
     else:
         why = "chosen on the command line"
     specs = plan(exp, ["numpy", "torch"], seeds=[seed], variants=[variant], epochs=epochs, quick=quick)

@@ -57,9 +57,10 @@ def last_epochs_acc(curves) -> float:
     return float(np.mean(means)) if means else float("nan")
 
 
-def summarise(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per configuration (numpy runs, full length, not quick)."""
-    df = df[(df["impl"] == "numpy") & (~df["quick"].astype(bool))].copy()
+def summarise(df: pd.DataFrame, quick: bool = False) -> pd.DataFrame:
+    """One row per configuration of the NumPy runs: the full-length ones, or with quick=True the
+    shortened ones (never the two mixed)."""
+    df = df[(df["impl"] == "numpy") & (df["quick"].astype(bool) == quick)].copy()
     for k, default in ADDED_KEYS.items():
         df[k] = df[k].fillna(default) if k in df else default
     out = []
