@@ -83,3 +83,9 @@ def test_readme_splice_replaces_only_the_marked_table(tmp_path, monkeypatch):
     readme.write_text("no markers here\n")
     with pytest.raises(SystemExit, match="lacks the markers"):
         report.splice_readme("| new |\n")
+
+
+@pytest.mark.parametrize("mean,expected", [(0.9457, "within 0.3 points"), (0.9397, "within 0.3 points"),
+                                           (0.9458, "exceeds"), (0.9396, "falls short")])
+def test_the_0_3_point_window_is_inclusive(mean, expected):
+    assert report.verdict(mean, stuck=False) == expected
