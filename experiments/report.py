@@ -69,6 +69,7 @@ def summarise(df: pd.DataFrame, quick: bool = False) -> pd.DataFrame:
         stuck = bool((g["status"] != "ok").any() or acc.mean() < CHANCE_LIKE)
         row = {"configuration": variant, **{k: g[k].iloc[0] for k in VARIED}, "epochs": int(g["epochs"].iloc[0]),
                "seeds": int(len(g)), "mean_test_acc": acc.mean(), "std_test_acc": acc.std(ddof=1) if len(g) > 1 else float("nan"),
+               "sem_test_acc": acc.std(ddof=1) / np.sqrt(len(g)) if len(g) > 1 else float("nan"),
                "min_test_acc": acc.min(), "max_test_acc": acc.max(), "mean_best_test_acc": g["best_test_acc"].astype(float).mean(),
                f"mean_last{LAST_EPOCHS}_test_acc": last_epochs_acc(g["curve"]),
                "gap_to_study_points": 100 * (acc.mean() - STUDY_ACC), "verdict": verdict(acc.mean(), stuck)}
@@ -78,7 +79,11 @@ def summarise(df: pd.DataFrame, quick: bool = False) -> pd.DataFrame:
         s = s.sort_values("gap_to_study_points", key=lambda x: x.abs()).reset_index(drop=True)
     anchors = pd.DataFrame([{"configuration": f"[context] {name}", "mean_test_acc": acc,
                              "gap_to_study_points": 100 * (acc - STUDY_ACC), "verdict": "reference point"} for name, acc in ANCHORS])
-    return pd.concat([s, anchors], ignore_index=True)
+    out = pd.concat([s, anchors], ignore_index=True)
+    for k in ("epochs", "seeds"):  # counts stay integers beside the context rows' blanks
+        if k in out:
+            out[k] = out[k].astype("Int64")
+    return out
 
 
 def markdown(summary: pd.DataFrame) -> str:

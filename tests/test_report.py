@@ -89,3 +89,8 @@ def test_readme_splice_replaces_only_the_marked_table(tmp_path, monkeypatch):
                                            (0.9458, "exceeds"), (0.9396, "falls short")])
 def test_the_0_3_point_window_is_inclusive(mean, expected):
     assert report.verdict(mean, stuck=False) == expected
+
+
+def test_standard_error_of_the_mean(table):
+    s = report.summarise(table).set_index("configuration")
+    assert s.loc["close", "sem_test_acc"] == pytest.approx(0.001 / np.sqrt(3))
