@@ -13,9 +13,9 @@ from experiments.provenance import ROOT, command_line, stamp, write_csv_atomic
 from experiments.report import STUDY_ACC, summarise
 
 OUT = ROOT / "results" / "comparison.csv"
-NOTE = ("Both trained from identical initial weights and sample order. Seconds per epoch are those of the two "
-        "training runs (one thread each, each beside other work on the second core); the controlled side-by-side "
-        "timing is results/bench.csv. With tanh hidden units at eta 0.1 the batch-1 dynamics amplify rounding "
+NOTE = ("Both trained from identical initial weights and sample order. Seconds per epoch are the training runs' "
+        "own (one thread each; runs resume across sessions and share the machine with other work, so they are not "
+        "a controlled comparison); the controlled side-by-side timing is results/bench.csv. With tanh hidden units at eta 0.1 the batch-1 dynamics amplify rounding "
         "differences about 1000x per 1000 steps (results/trajectory_sensitivity.csv), so after 6 million steps the "
         "weights differ at the scale of the weights themselves while the accuracies agree; with sigmoid hidden units "
         "NumPy and PyTorch stay within 1.75e-14 over a full epoch (results/equivalence.csv).")
