@@ -20,10 +20,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from experiments.provenance import ROOT, append_rows_atomic, command_line, stamp
+from experiments.provenance import ROOT, command_line, stamp, write_csv_atomic
 
 OUT = ROOT / "results" / "bench.csv"
-KEY = ["benchmark", "impl", "dtype", "threads"]
 
 
 def _median_per_step(fn, steps: int, repeats: int) -> float:
@@ -95,7 +94,9 @@ def run_bench(quick: bool = False, repeats: int = 7) -> pd.DataFrame:
     prov = {"command": command_line(), **stamp(), "quick": quick}
     rows = [{**r, **prov} for r in rows]
     out = OUT if not quick else ROOT / "results" / "quick" / "bench.csv"
-    df = append_rows_atomic(rows, out, KEY)
+    # every run measures every benchmark, so the table is replaced whole (no stale rows of renamed ones)
+    df = pd.DataFrame(rows)
+    write_csv_atomic(df, out)
     show = pd.DataFrame(rows)[["benchmark", "impl", "dtype", "threads", "median_s", "repeats"]]
     print(show.to_string(index=False))
     print(f"-> {out.relative_to(ROOT)}")
