@@ -226,28 +226,27 @@ def train(cfg: dict, seed: int, impl: str, mnist, run_id: str, curve_path: Path 
         start, curve, seconds = ck["epoch"], ck["curve"], ck["seconds"]
     status = curve[-1]["status"] if curve else "ok"
     N = len(data.X_train)
-    bar = progress_bar(range(start + 1, cfg["epochs"] + 1), desc=run_id, enabled=progress, initial=start,
-                       total=cfg["epochs"], unit="epoch")
-    samples = progress_bar(total=N, desc="samples", enabled=progress, unit="sample", position=1, unit_scale=True)
-    for epoch in bar:
-        if status != "ok":
-            break
-        samples.reset(total=N)
-        t0 = time.perf_counter()
-        loss = run_epoch(engine, order_for(seed, epoch, N, cfg["shuffle"]), cfg["batch_size"], samples)
-        seconds += time.perf_counter() - t0
-        finite = all(np.all(np.isfinite(w)) for w in engine.weights()[1:]) and np.isfinite(loss)
-        status = "ok" if finite else "diverged"
-        acc = engine.accuracy(data.X_test, data.labels_test) if finite else float("nan")
-        curve.append({"epoch": epoch, "train_loss": float(loss), "test_acc": acc, "seconds": seconds, "status": status})
-        bar.set_postfix(test_acc=f"{acc:.4f}")
-        save_checkpoint(ckpt_path, engine.weights(), epoch, curve, chash, seconds)
-        if curve_path is not None:
-            write_csv_atomic(pd.DataFrame(curve), curve_path)
-        if stop_after_epoch is not None and epoch >= stop_after_epoch:
-            bar.close(), samples.close()
-            return {"stopped_at": epoch}
-    bar.close(), samples.close()
+    epochs_bar = progress_bar(range(start + 1, cfg["epochs"] + 1), desc=run_id, enabled=progress, initial=start,
+                              total=cfg["epochs"], unit="epoch")
+    samples_bar = progress_bar(total=N, desc="samples", enabled=progress, unit="sample", position=1, unit_scale=True)
+    with epochs_bar as bar, samples_bar as samples:
+        for epoch in bar:
+            if status != "ok":
+                break
+            samples.reset(total=N)
+            t0 = time.perf_counter()
+            loss = run_epoch(engine, order_for(seed, epoch, N, cfg["shuffle"]), cfg["batch_size"], samples)
+            seconds += time.perf_counter() - t0
+            finite = all(np.all(np.isfinite(w)) for w in engine.weights()[1:]) and np.isfinite(loss)
+            status = "ok" if finite else "diverged"
+            acc = engine.accuracy(data.X_test, data.labels_test) if finite else float("nan")
+            curve.append({"epoch": epoch, "train_loss": float(loss), "test_acc": acc, "seconds": seconds, "status": status})
+            bar.set_postfix(test_acc=f"{acc:.4f}")
+            save_checkpoint(ckpt_path, engine.weights(), epoch, curve, chash, seconds)
+            if curve_path is not None:
+                write_csv_atomic(pd.DataFrame(curve), curve_path)
+            if stop_after_epoch is not None and epoch >= stop_after_epoch:
+                return {"stopped_at": epoch}
     if weights_out is not None:
         weights_out.parent.mkdir(parents=True, exist_ok=True)
         np.savez(weights_out, **{f"W{l}": w for l, w in enumerate(engine.weights()) if w is not None})
