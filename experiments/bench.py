@@ -23,6 +23,7 @@ import pandas as pd
 from experiments.provenance import ROOT, command_line, stamp, write_csv_atomic
 
 OUT = ROOT / "results" / "bench.csv"
+SEED = 0  # every benchmark draws its weights, sample order and data from this seed (recorded per row)
 
 
 def _median_per_step(fn, steps: int, repeats: int) -> float:
@@ -54,8 +55,8 @@ def mlp_step_rows(repeats: int = 7, steps: int = 2000, epoch: bool = True) -> li
         cfg = {**base, "dtype": dtype}
         data = prepare(cfg, mnist)
         arch = Architecture((784, 128, 64, 10), "sigmoid", "sigmoid", "squared_error")
-        W0 = initial_weights(cfg, 0)
-        order = order_for(0, 1, 60000, True)
+        W0 = initial_weights(cfg, SEED)
+        order = order_for(SEED, 1, 60000, True)
         X, Y = data.X_train, data.Y_train
         rows_sparse = sparse_rows(X)
         W_fast = copy_weights(W0)
@@ -91,7 +92,7 @@ def run_bench(quick: bool = False, repeats: int = 7) -> pd.DataFrame:
         rows += cnn_rows(quick=quick, repeats=2 if quick else repeats)
     except ImportError as e:
         raise SystemExit(f"experiments.bench_cnn is missing: {e}")
-    prov = {"command": command_line(), **stamp(), "quick": quick}
+    prov = {"command": command_line(), "seed": SEED, **stamp(), "quick": quick}
     rows = [{**r, **prov} for r in rows]
     out = OUT if not quick else ROOT / "results" / "quick" / "bench.csv"
     # every run measures every benchmark, so the table is replaced whole (no stale rows of renamed ones)

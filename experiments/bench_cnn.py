@@ -28,6 +28,8 @@ import tracemalloc
 
 import numpy as np
 
+from experiments.bench import SEED
+
 CONV_LAYERS = (  # (c_in, c_out, H, W)
     (1, 8, 28, 28),
     (8, 16, 12, 12),
@@ -65,7 +67,7 @@ def conv_layer_rows(repeats: int, inner: int) -> list[dict]:
     torch.set_num_threads(1)
     threads = _threads_note()
     rows = []
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(SEED)
     for c_in, c_out, H, W in CONV_LAYERS:
         x = rng.normal(size=(BATCH, c_in, H, W)).astype(np.float32)
         K = rng.normal(size=(c_out, c_in, 5, 5)).astype(np.float32)
@@ -117,10 +119,10 @@ def epoch_rows(quick: bool) -> list[dict]:
     for dtype in ("float32", "float64"):
         X, y = _mnist(dtype, min(60000, steps * BATCH))
         model = seq.lenet()
-        p0 = model.init(0, np.dtype(dtype))
+        p0 = model.init(SEED, np.dtype(dtype))
         params = [{k: v.copy() for k, v in p.items()} for p in p0]
-        t_np = train_numpy(model, params, X, y, 0, 1, BATCH, 0.05)
-        t_t = train_torch(build_twin(model, p0), X, y, 0, 1, BATCH, 0.05)
+        t_np = train_numpy(model, params, X, y, SEED, 1, BATCH, 0.05)
+        t_t = train_torch(build_twin(model, p0), X, y, SEED, 1, BATCH, 0.05)
         label = "one epoch (938 steps)" if steps == 938 else f"{steps} steps"
         name = f"lenet() cnn (conv 1->8, 8->16, dense 256->10) sgd batch {BATCH} {label}"
         note = f"MNIST, lr 0.05; reference/torch = {t_np / t_t:.2f}x; {threads}"
@@ -137,7 +139,7 @@ def peak_memory_rows() -> list[dict]:
     for dtype in ("float32", "float64"):
         X, y = _mnist(dtype, BATCH)
         model = seq.lenet()
-        params = model.init(0, np.dtype(dtype))
+        params = model.init(SEED, np.dtype(dtype))
         model.loss_and_grads(X, y, params)  # warm-up outside the measurement
         tracemalloc.start()
         _, grads, _ = model.loss_and_grads(X, y, params)

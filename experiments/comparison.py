@@ -17,8 +17,9 @@ NOTE = ("Both trained from identical initial weights and sample order. Seconds p
         "own (one thread each; runs resume across sessions and share the machine with other work, so they are not "
         "a controlled comparison); the controlled side-by-side timing is results/bench.csv. With tanh hidden units at eta 0.1 the batch-1 dynamics amplify rounding "
         "differences about 1000x per 1000 steps (results/trajectory_sensitivity.csv), so after 6 million steps the "
-        "weights differ at the scale of the weights themselves while the accuracies agree; with sigmoid hidden units "
-        "NumPy and PyTorch stay within 1.75e-14 over a full epoch (results/equivalence.csv).")
+        "weights differ at the scale of the weights themselves and the two runs are two different samples of the "
+        "configuration's seed-to-seed spread; with sigmoid hidden units the same two codes stay within rounding of "
+        "each other over a full epoch (trajectory rows of results/equivalence.csv).")
 
 
 def best_variant(reproduction: pd.DataFrame, quick: bool = False) -> tuple[str, str]:

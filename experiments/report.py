@@ -57,6 +57,16 @@ def last_epochs_acc(curves) -> float:
     return float(np.mean(means)) if means else float("nan")
 
 
+def provenance_of(runs: pd.DataFrame) -> dict:
+    """Where a summary row comes from: the seeds, commits and versions of its runs (each of which
+    records its own command and date in results/reproduction.csv)."""
+    def distinct(col):
+        return " ".join(sorted(map(str, runs[col].unique())))
+    return {"seed_list": " ".join(map(str, sorted(runs["seed"].astype(int)))), "run_commits": distinct("commit"),
+            "numpy_version": distinct("numpy_version"), "torch_version": distinct("torch_version"),
+            "command": "python -m experiments report (from results/reproduction.csv)"}
+
+
 def summarise(df: pd.DataFrame, quick: bool = False) -> pd.DataFrame:
     """One row per configuration of the NumPy runs: the full-length ones, or with quick=True the
     shortened ones (never the two mixed)."""
@@ -72,7 +82,8 @@ def summarise(df: pd.DataFrame, quick: bool = False) -> pd.DataFrame:
                "sem_test_acc": acc.std(ddof=1) / np.sqrt(len(g)) if len(g) > 1 else float("nan"),
                "min_test_acc": acc.min(), "max_test_acc": acc.max(), "mean_best_test_acc": g["best_test_acc"].astype(float).mean(),
                f"mean_last{LAST_EPOCHS}_test_acc": last_epochs_acc(g["curve"]),
-               "gap_to_study_points": 100 * (acc.mean() - STUDY_ACC), "verdict": verdict(acc.mean(), stuck)}
+               "gap_to_study_points": 100 * (acc.mean() - STUDY_ACC), "verdict": verdict(acc.mean(), stuck),
+               **provenance_of(g)}
         out.append(row)
     s = pd.DataFrame(out)
     if len(s):

@@ -11,7 +11,7 @@ from experiments import report
 
 BASE = {"hidden": "tanh", "output": "tanh", "loss": "squared_error", "targets": "onehot", "init": "lecun_normal",
         "init_gain": 1.0, "input_scaling": "unit", "shuffle": True, "epochs": 100, "impl": "numpy", "quick": False,
-        "status": "ok"}
+        "status": "ok", "commit": "abc123", "numpy_version": "2.4.6", "torch_version": "2.14.1"}
 
 
 def runs(tmp_path, variant: str, finals: list, curve_tail: list | None = None, **changed) -> list:
@@ -48,6 +48,7 @@ def test_summary_statistics_verdicts_and_order(table):
     assert close["gap_to_study_points"] == pytest.approx(0.03)
     assert close["verdict"] == "within 0.3 points"
     assert close["mean_last10_test_acc"] == pytest.approx(0.94)
+    assert (close["seed_list"], close["run_commits"], close["numpy_version"]) == ("0 1 2", "abc123", "2.4.6")
     assert s.loc["high", "verdict"] == "exceeds"
     assert s.loc["short", "verdict"] == "falls short"
     assert s.loc["base", "verdict"] == "diverged/stuck"
