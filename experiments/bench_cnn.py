@@ -119,7 +119,7 @@ def epoch_rows(quick: bool) -> list[dict]:
     for dtype in ("float32", "float64"):
         X, y = _mnist(dtype, min(60000, steps * BATCH))
         model = seq.lenet()
-        p0 = model.init(SEED, np.dtype(dtype))
+        p0, _ = model.init(SEED, np.dtype(dtype))
         params = [{k: v.copy() for k, v in p.items()} for p in p0]
         t_np = train_numpy(model, params, X, y, SEED, 1, BATCH, 0.05)
         t_t = train_torch(build_twin(model, p0), X, y, SEED, 1, BATCH, 0.05)
@@ -133,17 +133,19 @@ def epoch_rows(quick: bool) -> list[dict]:
 
 
 def peak_memory_rows() -> list[dict]:
-    from reference import sequential as seq
+    from reference import optim, sequential as seq
 
     rows = []
     for dtype in ("float32", "float64"):
         X, y = _mnist(dtype, BATCH)
         model = seq.lenet()
-        params = model.init(SEED, np.dtype(dtype))
-        model.loss_and_grads(X, y, params)  # warm-up outside the measurement
+        params, state = model.init(SEED, np.dtype(dtype))
+        sgd = optim.SGD()
+        opt_state = sgd.init(params)
+        model.loss_and_grads(X, y, params, state)  # warm-up outside the measurement
         tracemalloc.start()
-        _, grads, _ = model.loss_and_grads(X, y, params)
-        seq.sgd_step(params, grads, 0.05)
+        _, grads, _, _ = model.loss_and_grads(X, y, params, state)
+        sgd.step(params, grads, opt_state, 0.05)
         del grads
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()

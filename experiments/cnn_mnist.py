@@ -33,7 +33,7 @@ import pandas as pd
 
 from experiments.progress import progress_bar
 from experiments.provenance import ROOT, stamp, write_csv_atomic
-from reference import sequential as seq
+from reference import optim, sequential as seq
 
 # Chosen by measurement (seed 0, NumPy, test accuracy): lenet() without the hidden layer, lr 0.05,
 # 3 epochs: 98.48%; lr 0.1, 3 epochs: 98.53%; lenet(128), lr 0.05, 3 epochs: 98.56%; lenet(128),
@@ -109,14 +109,17 @@ def learning_rate(lr: float, lr_decay: float, epoch: int) -> float:
     return lr * lr_decay ** epoch
 
 
-def train_numpy(model, params, X, y, seed, epochs, batch_size, lr, progress=False, lr_decay=1.0) -> float:
+def train_numpy(model, params, X, y, seed, epochs, batch_size, lr, progress=False, lr_decay=1.0, state=None) -> float:
     """Mini-batch SGD on the reference model, params updated in place; returns the seconds taken."""
+    state = [{} for _ in model.layers] if state is None else state
+    sgd = optim.SGD()
+    opt_state = sgd.init(params)
     steps = epochs * -(-X.shape[0] // batch_size)
     bar = progress_bar(total=steps, desc="numpy", enabled=progress, unit="step")
     t0 = time.perf_counter()
     for epoch, idx in epoch_batches(seed, X.shape[0], epochs, batch_size):
-        _, grads, _ = model.loss_and_grads(X[idx], y[idx], params)
-        seq.sgd_step(params, grads, learning_rate(lr, lr_decay, epoch))
+        _, grads, _, state = model.loss_and_grads(X[idx], y[idx], params, state)
+        opt_state = sgd.step(params, grads, opt_state, learning_rate(lr, lr_decay, epoch))
         bar.update()
     seconds = time.perf_counter() - t0
     bar.close()
@@ -197,14 +200,14 @@ def run(seeds=(0,), epochs: int | None = None, batch_size: int = DEFAULTS["batch
     prov = {"command": command_string(seeds, epochs, impl, quick), **stamp(), "quick": quick}
     rows = []
     for seed in seeds:
-        params0 = model.init(seed, np.dtype(dtype))
+        params0, state0 = model.init(seed, np.dtype(dtype))
         final, results = {}, {}
         for name in impls:
             if name == "numpy":
                 params = [{k: v.copy() for k, v in p.items()} for p in params0]
                 secs = train_numpy(model, params, X, y, seed, epochs, batch_size, lr, progress, lr_decay)
                 final[name] = params
-                acc = float(np.mean(model.predict(X_test, params) == y_test))
+                acc = float(np.mean(model.predict(X_test, params, state0) == y_test))
             else:
                 twin = build_twin(model, params0)
                 secs = train_torch(twin, X, y, seed, epochs, batch_size, lr, progress, lr_decay)

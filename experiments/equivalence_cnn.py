@@ -53,8 +53,9 @@ import torch.nn.functional as F
 
 from experiments.compare import central_difference, compare
 from framework import cnn as tcnn
+from framework.optim import torch_optimizer
 from framework.conv import avgpool2d_twin, conv2d_twin, flatten_twin, maxpool2d_twin
-from reference import conv, conv_shapes as cs, flatten, pooling, sequential as seq
+from reference import conv, conv_shapes as cs, flatten, optim, pooling, sequential as seq
 
 CD_H = 1e-6
 CD_RTOL, CD_ATOL = 1e-6, 1e-8
@@ -251,7 +252,7 @@ def small_cnn() -> seq.Sequential:
 def randomised(model: seq.Sequential, seed: int, dtype, scale: float = 0.1) -> list[dict]:
     """model.init(seed) with every parameter (biases too) perturbed: no zeros, no symmetry."""
     rng = np.random.default_rng(seed + 1000)
-    params = model.init(seed, dtype)
+    params, _ = model.init(seed, dtype)
     for p in params:
         for k in p:
             p[k] += (scale * rng.normal(size=p[k].shape)).astype(dtype)
@@ -260,13 +261,13 @@ def randomised(model: seq.Sequential, seed: int, dtype, scale: float = 0.1) -> l
 
 def with_head(model: seq.Sequential, x_shape, classes: int = 10) -> seq.Sequential:
     """Append a dense layer -> classes sized to the flattened output of `model` on inputs x_shape."""
-    params = model.init(0, np.float64)
-    d = model.forward(np.zeros(x_shape), params)[0].shape[1]
+    params, state = model.init(0, np.float64)
+    d = model.forward(np.zeros(x_shape), params, state, train=True)[0].shape[1]
     return seq.Sequential(model.layers + (seq.Dense(d, classes, gain=1.0, name="dense"),))
 
 
 def cnn_ours(model, params, x, labels) -> dict:
-    s_L, caches = model.forward(x, params)
+    s_L, caches, _ = model.forward(x, params, [{} for _ in model.layers], train=True)
     y = seq.one_hot(labels, s_L.shape[1], s_L.dtype)
     from reference.losses import cross_entropy, cross_entropy_grad
     E = np.mean(cross_entropy(s_L, y))
@@ -297,7 +298,8 @@ def cnn_central(model, params, x, labels) -> dict:
     x = x.copy()
     y = seq.one_hot(labels, 10, np.float64)
     from reference.losses import cross_entropy
-    f = lambda: float(np.mean(cross_entropy(model.forward(x, params)[0], y)))
+    state = [{} for _ in model.layers]
+    f = lambda: float(np.mean(cross_entropy(model.forward(x, params, state, train=True)[0], y)))
     out = {"input_grad": central_difference(f, x, CD_H)}
     for layer, p in zip(model.layers, params):
         for k in p:
@@ -333,16 +335,18 @@ def trajectory(steps: int = 200, batch_size: int = 16, lr: float = 0.05, seed: i
     else:
         X, y = data
     model = seq.lenet(hidden)
-    params = model.init(seed, dtype)
+    params, state = model.init(seed, dtype)
     twin = tcnn.build_twin(model, params)
+    sgd = optim.SGD()
+    opt_state, torch_sgd = sgd.init(params), torch_optimizer(sgd, twin, lr)
     diffs = [max_param_diff(params, tcnn.twin_params(twin, model))]
     ours, theirs = [flat_params(params)], [flat_params(tcnn.twin_params(twin, model))]
     order = batch_order(seed, X.shape[0], -(-steps * batch_size // X.shape[0]), batch_size)
     for _, idx in zip(range(steps), order):
-        _, grads, _ = model.loss_and_grads(X[idx], y[idx], params)
-        seq.sgd_step(params, grads, lr)
+        _, grads, _, state = model.loss_and_grads(X[idx], y[idx], params, state)
+        opt_state = sgd.step(params, grads, opt_state, lr)
         tcnn.loss_and_grads(twin, model, X[idx], y[idx])
-        tcnn.sgd_step(twin, lr)
+        torch_sgd.step()
         tp = tcnn.twin_params(twin, model)
         diffs.append(max_param_diff(params, tp))
         if states:

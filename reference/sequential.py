@@ -2,27 +2,38 @@
 
 Every layer is a small frozen description with pure functions
 
-    init(rng, dtype)        -> params (a dict of arrays; {} for layers without parameters)
-    forward(x, params)      -> (y, cache)
-    backward(dy, cache)     -> (dx, grads)     grads has the keys of params
+    init(rng, dtype)                              -> (params, state)
+    forward(x, params, state, *, train, rng)      -> (y, cache, state)
+    backward(dy, cache, need_dx=True)             -> (dx, grads)     grads has the keys of params
 
-where dy = dE/dy is the gradient of the scalar error E with respect to the layer's output. The
-model composes them: forward in order, backward in reverse order (the study's backpropagation,
-with the sensitivities delta now being the gradients dE/ds of each layer's signal).
+params are what an optimizer trains (a dict of arrays, {} for layers without any); state is what
+the layer itself updates in train mode (batch normalisation's running statistics; {} for most
+layers), returned anew by forward, never changed in place. `train` selects the mode (batch
+statistics or running statistics, dropout on or off); `rng` (a numpy Generator) is where a layer
+draws its randomness (dropout masks) and may be None for layers that draw nothing. dy = dE/dy is
+the gradient of the scalar error E with respect to the layer's output; need_dx=False tells a layer
+that nobody needs dE/dx (the model's input), so it may return None for it and skip the work.
 
-The output is the last layer's signal s[L] (N, 10 for MNIST); the error is the study's
+The model composes them: forward in order, backward in reverse order (the study's
+backpropagation, with the sensitivities delta now being the gradients dE/ds of each layer's signal).
+
+The output is the last layer's signal s[L] (N, classes); the error is the study's
 E_in = (1/N) sum_n e_n with the softmax cross-entropy e_n = -log softmax(s[L]_n)_{y_n}
 (reference/losses.py), so dE_in/ds[L] = (softmax(s[L]) - y) / N, y one-hot.
 
 Initialisation (seeded from numpy: numpy.random.default_rng(seed), layers drawn in order):
 weights ~ N(0, gain / fan_in) with gain 2 (He et al. 2015) for layers followed by ReLU and gain 1
 (LeCun's fan_in^-1/2) for the output layer; biases 0. fan_in = c_in k_h k_w for a convolution and
-d_in for a dense layer.
+d_in for a dense layer. Batch normalisation starts at gamma = 1, beta = 0 and draws nothing.
+
+Training updates params with an optimizer (reference/optim.py); the study's fixed-rate gradient
+descent is optim.SGD() (no momentum, no weight decay).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -43,21 +54,36 @@ class Conv2d:
     gain: float = 2.0
     name: str = "conv"
 
-    def init(self, rng: np.random.Generator, dtype) -> dict:
+    def init(self, rng: np.random.Generator, dtype) -> tuple[dict, dict]:
         k_h, k_w = cs.pair(self.kernel, "kernel", self.name)
         fan_in = self.c_in * k_h * k_w
         K = rng.normal(0.0, np.sqrt(self.gain / fan_in), size=(self.c_out, self.c_in, k_h, k_w))
-        return {"K": K.astype(dtype), "b": np.zeros(self.c_out, dtype=dtype)}
+        return {"K": K.astype(dtype), "b": np.zeros(self.c_out, dtype=dtype)}, {}
 
-    def forward(self, x, params):
-        return conv.forward(x, params["K"], params["b"], self.stride, self.padding, self.name)
+    def forward(self, x, params, state, *, train: bool, rng=None):
+        y, cache = conv.forward(x, params["K"], params["b"], self.stride, self.padding, self.name)
+        return y, cache, state
 
     def backward(self, dy, cache, need_dx: bool = True):
         return conv.backward(dy, cache, need_dx)
 
 
+class Stateless:
+    """Shared by layers with neither params nor state: init gives ({}, {}); the mode is irrelevant."""
+
+    def init(self, rng, dtype) -> tuple[dict, dict]:
+        return {}, {}
+
+    def forward(self, x, params, state, *, train: bool, rng=None):
+        y, cache = self.apply(x)
+        return y, cache, state
+
+    def backward(self, dy, cache, need_dx: bool = True):
+        return self.apply_backward(dy, cache)
+
+
 @dataclass(frozen=True)
-class MaxPool2d:
+class MaxPool2d(Stateless):
     """Max pooling (reference/pooling.py); stride None means the window."""
 
     window: int | tuple[int, int] = 2
@@ -65,18 +91,15 @@ class MaxPool2d:
     padding: int | tuple[int, int] = 0
     name: str = "maxpool"
 
-    def init(self, rng, dtype) -> dict:
-        return {}
-
-    def forward(self, x, params):
+    def apply(self, x):
         return pooling.maxpool_forward(x, self.window, self.stride, self.padding, self.name)
 
-    def backward(self, dy, cache):
+    def apply_backward(self, dy, cache):
         return pooling.maxpool_backward(dy, cache)
 
 
 @dataclass(frozen=True)
-class AvgPool2d:
+class AvgPool2d(Stateless):
     """Average pooling (reference/pooling.py); count_include_pad as PyTorch's default."""
 
     window: int | tuple[int, int] = 2
@@ -85,19 +108,15 @@ class AvgPool2d:
     count_include_pad: bool = True
     name: str = "avgpool"
 
-    def init(self, rng, dtype) -> dict:
-        return {}
+    def apply(self, x):
+        return pooling.avgpool_forward(x, self.window, self.stride, self.padding, self.count_include_pad, self.name)
 
-    def forward(self, x, params):
-        return pooling.avgpool_forward(x, self.window, self.stride, self.padding,
-                                       self.count_include_pad, self.name)
-
-    def backward(self, dy, cache):
+    def apply_backward(self, dy, cache):
         return pooling.avgpool_backward(dy, cache)
 
 
 @dataclass(frozen=True)
-class Activation:
+class Activation(Stateless):
     """x = theta(s) element-wise (reference/activations.py); backward dE/ds = theta'(s) dE/dx."""
 
     activation: str = "relu"
@@ -109,29 +128,23 @@ class Activation:
             raise ValueError(f"{self.name}: activation {self.activation!r} has derivative 0 "
                              f"everywhere and cannot be trained by backpropagation")
 
-    def init(self, rng, dtype) -> dict:
-        return {}
-
-    def forward(self, s, params):
+    def apply(self, s):
         return get_activation(self.activation).theta(s), s
 
-    def backward(self, dx, s):
+    def apply_backward(self, dx, s):
         return dx * get_activation(self.activation).theta_prime(s), {}
 
 
 @dataclass(frozen=True)
-class Flatten:
+class Flatten(Stateless):
     """(N, C, H, W) -> (N, C H W), row-major (reference/flatten.py)."""
 
     name: str = "flatten"
 
-    def init(self, rng, dtype) -> dict:
-        return {}
-
-    def forward(self, x, params):
+    def apply(self, x):
         return flatten.forward(x, self.name)
 
-    def backward(self, dy, cache):
+    def apply_backward(self, dy, cache):
         return flatten.backward(dy, cache)
 
 
@@ -144,15 +157,16 @@ class Dense:
     gain: float = 2.0
     name: str = "dense"
 
-    def init(self, rng: np.random.Generator, dtype) -> dict:
+    def init(self, rng: np.random.Generator, dtype) -> tuple[dict, dict]:
         W = rng.normal(0.0, np.sqrt(self.gain / self.d_in), size=(self.d_in + 1, self.d_out))
         W[0] = 0.0  # biases
-        return {"W": W.astype(dtype)}
+        return {"W": W.astype(dtype)}, {}
 
-    def forward(self, x, params):
-        return dense.forward(x, params["W"], self.name)
+    def forward(self, x, params, state, *, train: bool, rng=None):
+        y, cache = dense.forward(x, params["W"], self.name)
+        return y, cache, state
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, need_dx: bool = True):
         return dense.backward(dy, cache)
 
 
@@ -167,81 +181,101 @@ def one_hot(labels: np.ndarray, classes: int, dtype) -> np.ndarray:
     return y
 
 
+class LossAndGrads(NamedTuple):
+    """What one training evaluation of the model gives."""
+
+    loss: float          # E_in, the mean softmax cross-entropy
+    grads: list          # dE_in/d(params), aligned with the model's layers
+    s_L: np.ndarray      # the logits
+    state: list          # the layers' state after this forward pass (running statistics)
+
+
+def as_rng(seed_or_rng) -> np.random.Generator:
+    """A numpy Generator: an int seeds default_rng; a Generator is used as is."""
+    if isinstance(seed_or_rng, np.random.Generator):
+        return seed_or_rng
+    return np.random.default_rng(seed_or_rng)
+
+
 @dataclass(frozen=True)
 class Sequential:
     """Layers applied in order; the last layer's output is the signal s[L] fed to softmax cross-entropy."""
 
     layers: tuple = field(default_factory=tuple)
 
-    def init(self, seed: int = 0, dtype=np.float64) -> list[dict]:
-        """Parameters of every layer (a list aligned with self.layers), drawn from default_rng(seed)."""
-        rng = np.random.default_rng(seed)
-        return [layer.init(rng, dtype) for layer in self.layers]
+    def init(self, seed=0, dtype=np.float64) -> tuple[list[dict], list[dict]]:
+        """(params, state) of every layer (lists aligned with self.layers), drawn in layer order from
+        default_rng(seed) (or from the Generator given)."""
+        rng = as_rng(seed)
+        pairs = [layer.init(rng, dtype) for layer in self.layers]
+        return [p for p, _ in pairs], [s for _, s in pairs]
 
-    def forward(self, x: np.ndarray, params: list[dict]) -> tuple[np.ndarray, list]:
-        """s[L] and the per-layer caches."""
-        if len(params) != len(self.layers):
-            raise ValueError(f"model has {len(self.layers)} layers but {len(params)} parameter dicts were given")
-        caches = []
-        for layer, p in zip(self.layers, params):
-            x, cache = layer.forward(x, p)
+    def forward(self, x: np.ndarray, params: list[dict], state: list[dict], *, train: bool,
+                rng: np.random.Generator | None = None) -> tuple[np.ndarray, list, list[dict]]:
+        """(s[L], the per-layer caches, the new state); train selects the mode of every layer."""
+        for what, given in (("parameter", params), ("state", state)):
+            if len(given) != len(self.layers):
+                raise ValueError(f"model has {len(self.layers)} layers but {len(given)} {what} dicts were given")
+        caches, new_state = [], []
+        for layer, p, s in zip(self.layers, params, state):
+            x, cache, s = layer.forward(x, p, s, train=train, rng=rng)
             caches.append(cache)
-        return x, caches
+            new_state.append(s)
+        return x, caches, new_state
 
     def backward(self, ds_L: np.ndarray, caches: list,
                  need_input_grad: bool = True) -> tuple[np.ndarray | None, list[dict]]:
         """dE/dx of the model input and the per-layer gradients, given ds_L = dE/ds[L].
 
-        need_input_grad=False lets a first convolution skip dE/dx (returned as None then).
+        need_input_grad=False lets the first layer skip dE/dx (then returned as None or computed anyway).
         """
         grads = [None] * len(self.layers)
         d = ds_L
         for i in range(len(self.layers) - 1, -1, -1):
-            if i == 0 and not need_input_grad and isinstance(self.layers[0], Conv2d):
-                d, grads[0] = self.layers[0].backward(d, caches[0], need_dx=False)
-            else:
-                d, grads[i] = self.layers[i].backward(d, caches[i])
+            d, grads[i] = self.layers[i].backward(d, caches[i], need_dx=i > 0 or need_input_grad)
         return d, grads
 
-    def loss_and_grads(self, x: np.ndarray, labels: np.ndarray,
-                       params: list[dict]) -> tuple[float, list[dict], np.ndarray]:
-        """E_in = mean softmax cross-entropy, its gradients for every parameter, and s[L]."""
-        s_L, caches = self.forward(x, params)
+    def loss_and_grads(self, x: np.ndarray, labels: np.ndarray, params: list[dict], state: list[dict], *,
+                       train: bool = True, rng: np.random.Generator | None = None) -> LossAndGrads:
+        """E_in = mean softmax cross-entropy, its gradients for every parameter, s[L] and the new state."""
+        s_L, caches, state = self.forward(x, params, state, train=train, rng=rng)
         y = one_hot(labels, s_L.shape[1], s_L.dtype)
         E = float(np.mean(cross_entropy(s_L, y)))
         ds_L = cross_entropy_grad(s_L, y) / s_L.shape[0]
         _, grads = self.backward(ds_L, caches, need_input_grad=False)
-        return E, grads, s_L
+        return LossAndGrads(E, grads, s_L, state)
 
-    def predict(self, x: np.ndarray, params: list[dict], batch_size: int = 1000) -> np.ndarray:
-        """argmax_j s[L]_j for every sample, computed in batches."""
-        out = [np.argmax(self.forward(x[i:i + batch_size], params)[0], axis=1)
+    def predict(self, x: np.ndarray, params: list[dict], state: list[dict], batch_size: int = 1000) -> np.ndarray:
+        """argmax_j s[L]_j for every sample, in eval mode, computed in batches."""
+        out = [np.argmax(self.forward(x[i:i + batch_size], params, state, train=False)[0], axis=1)
                for i in range(0, x.shape[0], batch_size)]
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
-def sgd_step(params: list[dict], grads: list[dict], lr: float) -> None:
-    """W <- W - eta G for every parameter, in place (the study's gradient-descent update)."""
-    for p, g in zip(params, grads):
-        for key in p:
-            p[key] -= lr * g[key]
+def lenet(hidden: int | None = None, input_shape: tuple[int, int, int] = (1, 28, 28), classes: int = 10) -> Sequential:
+    """LeNet-style CNN for images of input_shape = (C, H, W) (MNIST: 1 x 28 x 28).
 
-
-def lenet(hidden: int | None = None) -> Sequential:
-    """LeNet-style CNN for 1 x 28 x 28 MNIST images.
-
-    conv 1->8 5x5 (28 -> 24), ReLU, max-pool 2 (-> 12), conv 8->16 5x5 (-> 8), ReLU,
-    max-pool 2 (-> 4), flatten (16 * 4 * 4 = 256), then dense 256 -> 10, or with `hidden` units:
-    dense 256 -> hidden, ReLU, dense hidden -> 10.
+    conv C->8 5x5, ReLU, max-pool 2, conv 8->16 5x5, ReLU, max-pool 2, flatten, then dense -> classes,
+    or with `hidden` units: dense -> hidden, ReLU, dense hidden -> classes. The flattened width is
+    16 H' W' with H', W' from the study's output-size formula (reference/conv_shapes.py); for
+    28 x 28: 24, 12, 8, 4, so 16 * 4 * 4 = 256.
     """
+    c, h, w = input_shape
+    for kernel in (5, 2, 5, 2):  # conv, pool, conv, pool; pooling's stride is its window
+        stride = 2 if kernel == 2 else 1
+        h, w = cs.output_shape((h, w), (kernel, kernel), (0, 0, 0, 0), (stride, stride))
+    if min(h, w) < 1:
+        raise ValueError(f"lenet: input (C, H, W) = {tuple(input_shape)} is too small for two 5x5 convolutions "
+                         f"and two 2x2 poolings (needs H, W >= 16)")
+    width = 16 * h * w
     layers = [
-        Conv2d(1, 8, 5, name="conv1"), Activation("relu", name="relu1"), MaxPool2d(2, name="pool1"),
+        Conv2d(c, 8, 5, name="conv1"), Activation("relu", name="relu1"), MaxPool2d(2, name="pool1"),
         Conv2d(8, 16, 5, name="conv2"), Activation("relu", name="relu2"), MaxPool2d(2, name="pool2"),
         Flatten(name="flatten"),
     ]
     if hidden:
-        layers += [Dense(256, hidden, name="dense1"), Activation("relu", name="relu3"),
-                   Dense(hidden, 10, gain=1.0, name="dense2")]
+        layers += [Dense(width, hidden, name="dense1"), Activation("relu", name="relu3"),
+                   Dense(hidden, classes, gain=1.0, name="dense2")]
     else:
-        layers += [Dense(256, 10, gain=1.0, name="dense1")]
+        layers += [Dense(width, classes, gain=1.0, name="dense1")]
     return Sequential(tuple(layers))

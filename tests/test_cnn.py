@@ -14,7 +14,8 @@ import torch
 from experiments import equivalence_cnn as eq
 from experiments.compare import tolerances
 from framework import cnn as tcnn
-from reference import flatten, sequential as seq
+from framework.optim import torch_optimizer
+from reference import flatten, optim, sequential as seq
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,8 @@ def test_lenet_matches_twin_on_mnist_float64(mnist8, hidden):
     # Raw MNIST: tied maxima make the input gradient implementation-defined (see
     # experiments/equivalence_cnn.py); the parameter gradients do not depend on the tie choice.
     del ours["input_grad"], theirs["input_grad"]
-    expected = {"output", "loss"} | {f"grad {l.name}.{k}" for l in model.layers for k in l.init(np.random.default_rng(0), np.float64)}
+    expected = {"output", "loss"} | {f"grad {l.name}.{k}" for l in model.layers
+                                     for k in l.init(np.random.default_rng(0), np.float64)[0]}
     assert set(theirs) == expected
     assert_all_close(ours, theirs, np.float64, len(model.layers))
     xj = x + 0.01 * np.random.default_rng(2).normal(size=x.shape)
@@ -73,9 +75,12 @@ def test_loss_and_grads_is_cross_entropy_mean_and_matches_backward(mnist8):
     x, labels = mnist8
     model = seq.lenet()
     params = eq.randomised(model, 3, np.float64)
-    E, grads, s_L = model.loss_and_grads(x, labels, params)
-    Et, gt, st = tcnn.loss_and_grads(tcnn.build_twin(model, params), model, x, labels)
+    state = [{} for _ in model.layers]
+    E, grads, s_L, new_state = model.loss_and_grads(x, labels, params, state)
+    Et, gt, st, _ = tcnn.loss_and_grads(tcnn.build_twin(model, params), model, x, labels)
     assert abs(E - Et) <= 1e-12 * abs(Et)
+    assert new_state == state
+    np.testing.assert_allclose(s_L, st, rtol=1e-10, atol=1e-12)
     for g, h in zip(grads, gt):
         for k in h:
             np.testing.assert_allclose(g[k], h[k], rtol=1e-10, atol=1e-12)
@@ -84,7 +89,7 @@ def test_loss_and_grads_is_cross_entropy_mean_and_matches_backward(mnist8):
 def test_relu_exactly_at_zero_has_derivative_zero_like_torch():
     # Zero images and zero biases: every first-layer signal is exactly 0, so ReLU'(0) decides.
     model = seq.lenet()
-    params = model.init(0)
+    params, _ = model.init(0)
     x = np.zeros((2, 1, 28, 28))
     ours = eq.cnn_ours(model, params, x, np.array([3, 7]))
     theirs = eq.cnn_torch(model, params, x, np.array([3, 7]))
@@ -109,12 +114,12 @@ def test_trajectory_detects_a_wrong_update():
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(64, 1, 28, 28)), rng.integers(0, 10, 64)
     model = seq.lenet()
-    params = model.init(0)
+    params, state = model.init(0)
     twin = tcnn.build_twin(model, params)
-    _, grads, _ = model.loss_and_grads(X[:16], y[:16], params)
-    seq.sgd_step(params, grads, 0.05)
+    _, grads, _, _ = model.loss_and_grads(X[:16], y[:16], params, state)
+    optim.SGD().step(params, grads, optim.SGD().init(params), 0.05)
     tcnn.loss_and_grads(twin, model, X[:16], y[:16])
-    tcnn.sgd_step(twin, 0.05 * (1 + 1e-6))
+    torch_optimizer(optim.SGD(), twin, 0.05 * (1 + 1e-6)).step()
     from experiments.cnn_mnist import max_param_diff
     assert max_param_diff(params, tcnn.twin_params(twin, model)) > eq.TRAJ_ATOL * 1e-3
 
@@ -125,31 +130,71 @@ def test_trajectory_detects_a_wrong_update():
 
 def test_lenet_shapes_and_init():
     model = seq.lenet()
-    p = model.init(0)
+    p, state = model.init(0)
+    assert state == [{}] * len(model.layers)
     assert [tuple(v.shape) for d in p for v in d.values()] == [(8, 1, 5, 5), (8,), (16, 8, 5, 5), (16,), (257, 10)]
-    s_L, _ = model.forward(np.zeros((2, 1, 28, 28)), p)
-    assert s_L.shape == (2, 10)
-    q = model.init(0)
+    s_L, caches, new_state = model.forward(np.zeros((2, 1, 28, 28)), p, state, train=True)
+    assert s_L.shape == (2, 10) and len(caches) == len(model.layers) and new_state == state
+    q, _ = model.init(0)
     for a, b in zip(p, q):
         for k in a:
             np.testing.assert_array_equal(a[k], b[k])  # seeded: same seed, same weights
-    assert not np.array_equal(model.init(1)[0]["K"], p[0]["K"])
+    assert not np.array_equal(model.init(1)[0][0]["K"], p[0]["K"])
+    # a Generator is drawn from as is: the same draws as its seed
+    np.testing.assert_array_equal(model.init(np.random.default_rng(0))[0][0]["K"], p[0]["K"])
     # He initialisation: std sqrt(2 / fan_in) (fan_in = 8 * 5 * 5 for conv2); biases 0
-    big = seq.Conv2d(8, 400, 5).init(np.random.default_rng(0), np.float64)
-    assert abs(big["K"].std() / np.sqrt(2 / 200) - 1) < 0.02
+    big, big_state = seq.Conv2d(8, 400, 5).init(np.random.default_rng(0), np.float64)
+    assert abs(big["K"].std() / np.sqrt(2 / 200) - 1) < 0.02 and big_state == {}
     assert not big["b"].any() and not p[-1]["W"][0].any()
-    assert model.init(0, np.float32)[0]["K"].dtype == np.float32
+    assert model.init(0, np.float32)[0][0]["K"].dtype == np.float32
 
 
-def test_sgd_step_and_predict():
+@pytest.mark.parametrize("shape, width", [((1, 28, 28), 256), ((3, 32, 30), 16 * 5 * 4), ((2, 16, 17), 16)])
+def test_lenet_flatten_width_follows_the_input_shape(shape, width):
+    model = seq.lenet(hidden=7, input_shape=shape, classes=4)
+    assert model.layers[0].c_in == shape[0]
+    dense1 = next(l for l in model.layers if l.name == "dense1")
+    assert dense1.d_in == width and model.layers[-1].d_out == 4
+    p, s = model.init(0)
+    assert model.forward(np.zeros((2,) + shape), p, s, train=False)[0].shape == (2, 4)
+    with pytest.raises(ValueError, match=r"lenet: input \(C, H, W\) = \(1, 15, 28\) is too small"):
+        seq.lenet(input_shape=(1, 15, 28))
+
+
+def test_first_layer_skips_the_input_gradient_only_when_asked():
     model = seq.lenet()
-    p = model.init(0)
-    g = [{k: np.ones_like(v) for k, v in d.items()} for d in p]
+    p, s = model.init(0)
+    _, caches, _ = model.forward(np.random.default_rng(0).normal(size=(2, 1, 28, 28)), p, s, train=True)
+    ds = np.random.default_rng(1).normal(size=(2, 10))
+    dx_none, g_none = model.backward(ds, caches, need_input_grad=False)
+    dx, g = model.backward(ds, caches)
+    assert dx_none is None and dx.shape == (2, 1, 28, 28)
+    for a, b in zip(g_none, g):
+        for k in b:
+            np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_sgd_update_and_predict():
+    model = seq.lenet()
+    p, s = model.init(0)
+    g = [{k: np.full_like(v, 0.25) for k, v in d.items()} for d in p]
     before = p[0]["K"].copy()
-    seq.sgd_step(p, g, 0.5)
-    np.testing.assert_array_equal(p[0]["K"], before - 0.5)
+    opt_state = optim.SGD().step(p, g, optim.SGD().init(p), 0.5)
+    np.testing.assert_array_equal(p[0]["K"], before - 0.5 * 0.25)
+    assert opt_state["step"] == 1
     x = np.random.default_rng(0).normal(size=(5, 1, 28, 28))
-    np.testing.assert_array_equal(model.predict(x, p, batch_size=2), np.argmax(model.forward(x, p)[0], axis=1))
+    np.testing.assert_array_equal(model.predict(x, p, s, batch_size=2),
+                                  np.argmax(model.forward(x, p, s, train=False)[0], axis=1))
+
+
+def test_every_layer_type_has_a_registered_twin():
+    from framework.layers import TWINS, twin_of
+
+    kinds = {v for v in vars(seq).values() if isinstance(v, type) and hasattr(v, "forward") and v is not seq.Sequential
+             and v is not seq.Stateless}
+    assert kinds <= set(TWINS), kinds - set(TWINS)
+    with pytest.raises(TypeError, match="no torch twin registered for layer"):
+        twin_of(object())
 
 
 def test_flatten_matches_nn_flatten_order():
@@ -167,13 +212,16 @@ def test_flatten_matches_nn_flatten_order():
 
 def test_model_errors_are_clear():
     model = seq.lenet()
+    p, s = model.init(0)
     with pytest.raises(ValueError, match="model has 8 layers but 7 parameter dicts"):
-        model.forward(np.zeros((1, 1, 28, 28)), model.init(0)[:-1])
+        model.forward(np.zeros((1, 1, 28, 28)), p[:-1], s, train=True)
+    with pytest.raises(ValueError, match="model has 8 layers but 7 state dicts"):
+        model.forward(np.zeros((1, 1, 28, 28)), p, s[:-1], train=True)
     with pytest.raises(ValueError, match="cannot be trained"):
         seq.Activation("sign")
     with pytest.raises(ValueError, match=r"labels must be a 1-D array of integers in 0..9, got shape \(2,\), range 0..10"):
         seq.one_hot(np.array([0, 10]), 10, np.float64)
     with pytest.raises(ValueError, match=r"dense1: input has shape \(1, 64\), expected \(N, 256\)"):
-        model.forward(np.zeros((1, 1, 20, 20)), model.init(0))
+        model.forward(np.zeros((1, 1, 20, 20)), p, s, train=True)
     with pytest.raises(ValueError, match=r"conv1: input has 3 channels but the kernel expects 1"):
-        model.forward(np.zeros((1, 3, 28, 28)), model.init(0))
+        model.forward(np.zeros((1, 3, 28, 28)), p, s, train=True)
