@@ -1,144 +1,163 @@
-"""Runs an experiment's grid (variant x seed x impl) in parallel worker processes, resumably.
+"""The grid of runs: plan (experiment x variant x seed -> RunSpec) and run_grid (execute the missing ones).
 
-Each finished run becomes one row of the experiment's results CSV, written atomically by this (the
-only writing) process; runs whose rows are already there are skipped, and an interrupted run resumes
-from its last checkpointed epoch. Per-epoch curves go to results/runs/<experiment>/.
+A run's identity is its full resolved configuration: kind, seed and every setting (dataset, epochs,
+engine included), hashed into `run_id`, which names its rows, curve and checkpoint. A changed setting
+is a new run; a finished run (its run_id in the table) is never run again. The calling process is the
+only writer of result rows; rows merge into the table by run_id, which never loses a row.
 """
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import hashlib
+import json
+import traceback
 from dataclasses import dataclass
-from multiprocessing import get_context
-from pathlib import Path
 
 import pandas as pd
 
-from experiments.config import Experiment
-from experiments.progress import progress_bar
-from experiments.provenance import ROOT, append_rows_atomic, command_line, stamp
+from experiments.config import ConfigError, Experiment
+from experiments.outputs import Outputs
+from experiments.provenance import append_rows_atomic, command_line, stamp
 
-RESULTS = ROOT / "results"
-QUICK_RESULTS = ROOT / "results" / "quick"  # git-ignored: shortened runs never mix with real ones
-QUICK_N_TRAIN, QUICK_N_TEST, QUICK_EPOCHS = 2000, 1000, 2
-KEY = ["experiment", "variant", "seed", "impl", "epochs"]
+KEY = ["run_id", "impl"]  # a run may report one row per implementation trained from the same start
 
 
 @dataclass(frozen=True)
 class RunSpec:
     experiment: str
+    kind: str
     variant: str
     seed: int
-    impl: str
-    cfg: dict
-    quick: bool
+    config: dict
 
     @property
     def run_id(self) -> str:
-        return f"{self.experiment}{'-quick' if self.quick else ''}/{self.variant}/{self.impl}-seed{self.seed}"
+        return run_id(self.kind, self.seed, self.config)
+
+    @property
+    def label(self) -> str:
+        return f"{self.experiment}/{self.variant}/seed{self.seed}"
 
 
-def shown(path: Path) -> Path:
-    """`path` relative to the project root when it lies inside it (as recorded in the CSVs), else as is."""
-    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+def run_id(kind: str, seed: int, config: dict) -> str:
+    """16 hex digits of the SHA-256 of the canonical JSON of (kind, seed, config)."""
+    blob = json.dumps({"kind": kind, "seed": int(seed), "config": config}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def results_dir(quick: bool) -> Path:
-    return QUICK_RESULTS if quick else RESULTS
+def plan(exp: Experiment, *, seeds=None, variants=None, overrides: dict | None = None) -> list[RunSpec]:
+    """Every RunSpec of the grid. `seeds` (the command line's) replaces every variant's own seeds;
+    `overrides` (e.g. epochs, impl) are validated by the kind like any TOML value."""
+    from experiments.kinds import kind_module
 
-
-def csv_path(experiment: str, quick: bool) -> Path:
-    name = "reproduction.csv" if experiment == "seed-mlp" else f"{experiment}.csv"
-    return results_dir(quick) / name
-
-
-def plan(exp: Experiment, impls, seeds=None, variants=None, epochs=None, quick=False) -> list:
-    """Every RunSpec of the grid, with epochs/quick overrides applied.  `seeds` (the command line's)
-    replaces every variant's seeds; without it each variant runs its own (exp.seeds_of)."""
-    names = list(exp.runs) if variants is None else list(variants)
+    kind = kind_module(exp.kind)
+    names = list(exp.runs) if variants is None else list(dict.fromkeys(variants))
     for v in names:
         if v not in exp.runs:
-            raise ValueError(f"experiment {exp.name!r} has no variant {v!r}; it has {list(exp.runs)}")
-    if epochs is not None and epochs < 1:
-        raise ValueError(f"--epochs must be >= 1, got {epochs}")
-    cfgs = {}
-    for v in names:
-        cfg = dict(exp.runs[v])
-        if epochs is not None:
-            cfg["epochs"] = epochs
-        if quick:
-            cfg["epochs"] = min(cfg["epochs"], QUICK_EPOCHS)
-        cfgs[v] = cfg
+            raise ConfigError(f"--variants: experiment {exp.name!r} has no variant {v!r}; it has {', '.join(exp.runs)}")
+    if seeds is not None:
+        bad = [s for s in seeds if not (isinstance(s, int) and s >= 0)]
+        if bad or not seeds:
+            raise ConfigError(f"--seeds must be non-negative integers, got {list(seeds)}")
+        if len(set(seeds)) != len(seeds):
+            raise ConfigError(f"--seeds must not repeat, got {list(seeds)}")
+    configs = {v: kind.validate(f"{exp.name} [{v}] with {overrides}", {**exp.runs[v], **overrides})
+               if overrides else exp.runs[v] for v in names}
     seeds_of = {v: tuple(exp.seeds_of(v) if seeds is None else seeds) for v in names}
     # seed-major: every configuration's first seed finishes before any second seed (a screening)
-    ranks = range(max(len(s) for s in seeds_of.values()))
-    return [RunSpec(exp.name, v, seeds_of[v][r], impl, cfgs[v], quick)
-            for r in ranks for v in names if r < len(seeds_of[v]) for impl in impls]
+    specs, seen = [], {}
+    for r in range(max(len(s) for s in seeds_of.values())):
+        for v in names:
+            if r < len(seeds_of[v]):
+                s = RunSpec(exp.name, exp.kind, v, seeds_of[v][r], configs[v])
+                if s.run_id in seen:
+                    raise ConfigError(f"{exp.path}: variants {seen[s.run_id]!r} and {v!r} are the same run")
+                seen[s.run_id] = v
+                specs.append(s)
+    return specs
 
 
-def done_keys(path: Path) -> set:
-    if not path.exists():
+def declared(exp: Experiment, specs: list[RunSpec]) -> bool:
+    """True when every spec is a run the experiment itself declares (so it may write into results/)."""
+    return all(exp.declares(s.variant, s.config, s.seed) for s in specs)
+
+
+def done_ids(path) -> set:
+    if not path.exists() or path.stat().st_size == 0:
         return set()
-    df = pd.read_csv(path)
-    return set(map(tuple, df[KEY].astype(str).values))
+    df = pd.read_csv(path, usecols=lambda c: c == "run_id")
+    return set(df["run_id"].astype(str)) if "run_id" in df else set()
 
 
-def spec_key(s: RunSpec) -> tuple:
-    return tuple(map(str, (s.experiment, s.variant, s.seed, s.impl, s.cfg["epochs"])))
+def execute(spec: RunSpec, out: Outputs, progress: bool = False, provenance: dict | None = None) -> list[dict]:
+    """Run one spec (in whatever process calls it) and return its rows, identity and provenance added."""
+    from experiments.kinds import kind_module
+
+    rows = kind_module(spec.kind).execute(spec, out, progress=progress)
+    prov = provenance or {"command": command_line(), **stamp()}
+    flat = {k: ("-".join(map(str, v)) if isinstance(v, list) else v) for k, v in spec.config.items()}
+    return [{"experiment": spec.experiment, "variant": spec.variant, "seed": spec.seed, **flat, **row,
+             "run_id": spec.run_id, **prov} for row in rows]
 
 
-def execute(spec: RunSpec, progress: bool, stop_after_epoch=None, provenance: dict | None = None) -> dict:
-    """Run one spec (in a worker process) and return its results row."""
-    from experiments.mlp_run import CHECKPOINT_DIR, train
-    from experiments.mnist import load_mnist
-
-    mnist = load_mnist()
-    n_train, n_test = (QUICK_N_TRAIN, QUICK_N_TEST) if spec.quick else (None, None)
-    curve = results_dir(spec.quick) / "runs" / spec.experiment / f"{spec.variant}__{spec.impl}__seed{spec.seed}.csv"
-    weights_out = CHECKPOINT_DIR / "final" / f"{spec.run_id.replace('/', '__')}.npz"
-    out = train(spec.cfg, spec.seed, spec.impl, mnist, spec.run_id, curve, n_train, n_test,
-                progress=progress, stop_after_epoch=stop_after_epoch, weights_out=weights_out)
-    if "stopped_at" in out:
-        return out
-    cfg = {k: (str(v) if isinstance(v, list) else v) for k, v in spec.cfg.items()}
-    cfg["layers"] = "-".join(map(str, spec.cfg["layers"]))
-    return {"experiment": spec.experiment, "variant": spec.variant, "seed": spec.seed, "impl": spec.impl,
-            **cfg, **out, "quick": spec.quick, "n_train": n_train or 60000, "n_test": n_test or 10000,
-            "curve": str(shown(curve)), **(provenance or {"command": command_line(), **stamp()})}
+def _execute_quietly(spec: RunSpec, out: Outputs, provenance: dict) -> list[dict]:
+    return execute(spec, out, progress=False, provenance=provenance)
 
 
-def _worker_init():
-    # one BLAS thread per worker: workers run side by side on the cores
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
+def run_grid(specs: list[RunSpec], out: Outputs, table: str, *, workers: int = 1, scheduler: str | None = None,
+             progress: bool = True) -> tuple[list, list]:
+    """Run the specs whose run_id is not yet in out.table(table); append each run's rows as it finishes.
 
-
-def run_grid(specs: list, workers: int = 1, progress: bool = True, out_csv: Path | None = None) -> pd.DataFrame:
-    """Run the specs not yet in `out_csv`, `workers` at a time; append each row as it finishes."""
-    if not specs:
-        return pd.DataFrame()
-    out_csv = out_csv or csv_path(specs[0].experiment, specs[0].quick)
-    done = done_keys(out_csv)
-    todo = [s for s in specs if spec_key(s) not in done]
-    print(f"{len(specs)} runs planned, {len(specs) - len(todo)} already in {shown(out_csv)}, {len(todo)} to run with {workers} worker(s)", flush=True)
+    Returns (rows, failures): a failed run is reported with its label, run_id and error; the others go on.
+    """
+    if workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
+    path = out.table(table)
+    done = done_ids(path)
+    todo = [s for s in specs if s.run_id not in done]
+    print(f"{len(specs)} runs planned, {len(specs) - len(todo)} already in {out.shown(path)}, {len(todo)} to run",
+          flush=True)
     # provenance is taken once, at launch: the code that runs is the code of this moment
     prov = {"command": command_line(), **stamp()}
-    rows = []
-    if workers <= 1:
-        for s in progress_bar(todo, desc="runs", enabled=progress, unit="run", leave=True):
-            row = execute(s, progress, provenance=prov)
-            rows.append(row)
-            append_rows_atomic([row], out_csv, KEY)
-            print(f"done {s.run_id}: final_test_acc={row['final_test_acc']:.4f} status={row['status']} ({row['train_seconds']:.0f} s)", flush=True)
-        return pd.DataFrame(rows)
-    _worker_init()
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_worker_init) as pool:
-        futures = {pool.submit(execute, s, False, None, prov): s for s in todo}
-        for fut in progress_bar(as_completed(futures), total=len(futures), desc="runs", enabled=progress, unit="run", leave=True):
-            s = futures[fut]
-            row = fut.result()
-            rows.append(row)
-            append_rows_atomic([row], out_csv, KEY)
-            print(f"done {s.run_id}: final_test_acc={row['final_test_acc']:.4f} status={row['status']} ({row['train_seconds']:.0f} s)", flush=True)
-    return pd.DataFrame(rows)
+    rows, failures = [], []
+
+    def finished(spec, result, error):
+        if error is not None:
+            failures.append(f"{spec.label} (run {spec.run_id}): {error}")
+            print(f"FAILED {spec.label} (run {spec.run_id}): {error}", flush=True)
+            return
+        rows.extend(result)
+        append_rows_atomic(result, path, KEY)
+        metric = ", ".join(f"{k}={v:.4f}" for r in result for k, v in r.items() if k.endswith("test_acc") and
+                           isinstance(v, float))
+        print(f"done {spec.label} (run {spec.run_id}): {metric}", flush=True)
+
+    if not todo:
+        return rows, failures
+    if workers == 1 and scheduler is None:
+        from experiments.progress import progress_bar
+
+        for spec in progress_bar(todo, desc="runs", enabled=progress, unit="run", leave=True):
+            try:
+                result, error = execute(spec, out, progress, prov), None
+            except Exception as e:  # a failed run must not stop the grid; its error is reported
+                result, error = None, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=-3)}"
+            finished(spec, result, error)
+        return rows, failures
+    from experiments.cluster import iterate
+
+    for spec, result, error in iterate(_RunTask(out, prov), todo, workers=workers, scheduler=scheduler,
+                                       progress=progress, desc="runs"):
+        finished(spec, result, error)
+    return rows, failures
+
+
+@dataclass(frozen=True)
+class _RunTask:
+    """A picklable callable for the workers: one spec -> its rows."""
+
+    out: Outputs
+    provenance: dict
+
+    def __call__(self, spec: RunSpec) -> list[dict]:
+        return _execute_quietly(spec, self.out, self.provenance)

@@ -1,11 +1,11 @@
-"""python -m experiments report: rebuilds every table and plot from the CSVs (no training).
+"""The seed-mlp report: the reproduction summary, its Markdown table and the learning curves.
 
-- results/reproduction_summary.csv and .md: per configuration of seed-mlp, the mean and standard
-  deviation of the final test accuracy over seeds, the gap to the study's 94.27%, and a verdict
-  (within 0.3 points, falls short, exceeds, or diverged/stuck), with classic anchors as context rows;
+- reproduction_summary.csv and .md: per configuration, the mean and standard deviation of the final
+  test accuracy over seeds, the gap to the study's 94.27%, and a verdict (within 0.3 points, falls
+  short, exceeds, or diverged/stuck), with classic anchors as context rows; for the official results
   the Markdown table is also spliced into README.md between its reproduction-table markers.
-- results/reproduction_curves.png: mean test accuracy per epoch for every configuration.
-- results/comparison_curves.png: NumPy and PyTorch learning curves of the comparison run.
+- reproduction_curves.png: mean test accuracy per epoch for every configuration that learns.
+The columns naming what changed are the keys the experiment's variants set (Experiment.varied).
 """
 
 from __future__ import annotations
@@ -14,23 +14,19 @@ import numpy as np
 import pandas as pd
 
 from experiments.provenance import ROOT, write_csv_atomic
+from experiments.report.plots import STUDY_ACC, plot_curves
 
-STUDY_ACC = 0.9427
 WITHIN = 0.003  # 0.3 percentage points
 # below this after 100 epochs the network is stuck: in the runs here such networks saturate within the
 # first epoch (e.g. every tanh output at +1, E_in = 9) and wander between 9% and 35%; every network
 # that learns at all is above 90%
 CHANCE_LIKE = 0.5
-RESULTS = ROOT / "results"
 ANCHORS = [
     ("study: 784-128-64-10, 100 epochs, batch 1, eta 0.1 (NumPy)", 0.9427),
     ("LeCun et al. 1998: 3-layer NN 300+100 hidden units, squared error", 0.9695),
     ("LeCun et al. 1998: 2-layer NN 300 hidden units", 0.953),
     ("Simard et al. 2003: 800 hidden units, cross-entropy", 0.984),
 ]
-VARIED = ["hidden", "output", "loss", "loss_scale", "targets", "init", "init_gain", "input_scaling", "shuffle"]
-# rows written before a key existed ran with its default (loss_scale arrived after the first runs)
-ADDED_KEYS = {"loss_scale": 1.0}
 
 
 def verdict(mean: float, stuck: bool) -> str:
@@ -67,17 +63,19 @@ def provenance_of(runs: pd.DataFrame) -> dict:
             "command": "python -m experiments report (from results/reproduction.csv)"}
 
 
-def summarise(df: pd.DataFrame, quick: bool = False) -> pd.DataFrame:
-    """One row per configuration of the NumPy runs: the full-length ones, or with quick=True the
-    shortened ones (never the two mixed)."""
-    df = df[(df["impl"] == "numpy") & (df["quick"].astype(bool) == quick)].copy()
-    for k, default in ADDED_KEYS.items():
-        df[k] = df[k].fillna(default) if k in df else default
+def summarise(df: pd.DataFrame, varied: tuple, experiment: str = "seed-mlp") -> pd.DataFrame:
+    """One row per configuration of the experiment's NumPy runs. Runs of one variant with different
+    settings (epochs, subsets) are never pooled: each distinct setting is its own configuration."""
+    df = df[(df["impl"] == "numpy") & (df["experiment"] == experiment)].copy()
+    setting = ["epochs", "train_limit", "test_limit"]
+    counts = df.groupby("variant")[setting].nunique().max(axis=1)
+    df["configuration"] = [v if counts[v] == 1 else f"{v} (epochs={e}, train_limit={t})"
+                           for v, e, t in zip(df["variant"], df["epochs"], df["train_limit"])]
     out = []
-    for variant, g in df.groupby("variant", sort=False):
+    for variant, g in df.groupby("configuration", sort=False):
         acc = g["final_test_acc"].astype(float)
         stuck = bool((g["status"] != "ok").any() or acc.mean() < CHANCE_LIKE)
-        row = {"configuration": variant, **{k: g[k].iloc[0] for k in VARIED}, "epochs": int(g["epochs"].iloc[0]),
+        row = {"configuration": variant, **{k: g[k].iloc[0] for k in varied}, "epochs": int(g["epochs"].iloc[0]),
                "seeds": int(len(g)), "mean_test_acc": acc.mean(), "std_test_acc": acc.std(ddof=1) if len(g) > 1 else float("nan"),
                "sem_test_acc": acc.std(ddof=1) / np.sqrt(len(g)) if len(g) > 1 else float("nan"),
                "min_test_acc": acc.min(), "max_test_acc": acc.max(), "mean_best_test_acc": g["best_test_acc"].astype(float).mean(),
@@ -97,7 +95,7 @@ def summarise(df: pd.DataFrame, quick: bool = False) -> pd.DataFrame:
     return out
 
 
-def markdown(summary: pd.DataFrame) -> str:
+def markdown(summary: pd.DataFrame, varied: tuple) -> str:
     lines = [f"| configuration | changed from base | seeds | mean final test acc | std | gap to 94.27 (points) | verdict | mean over last {LAST_EPOCHS} epochs |",
              "|---|---|---:|---:|---:|---:|---|---:|"]
     base = summary[summary["configuration"] == "base"]
@@ -105,7 +103,7 @@ def markdown(summary: pd.DataFrame) -> str:
         if str(r["configuration"]).startswith("[context]"):
             lines.append(f"| {r['configuration'][10:]} | (published) | | {100 * r['mean_test_acc']:.2f}% | | {r['gap_to_study_points']:+.2f} | {r['verdict']} | |")
             continue
-        changed = ", ".join(f"{k}={r[k]}" for k in VARIED if len(base) and str(r[k]) != str(base.iloc[0][k])) or "(base)"
+        changed = ", ".join(f"{k}={r[k]}" for k in varied if len(base) and str(r[k]) != str(base.iloc[0][k])) or "(base)"
         std = "" if pd.isna(r["std_test_acc"]) else f"{100 * r['std_test_acc']:.2f}"
         last = r[f"mean_last{LAST_EPOCHS}_test_acc"]
         last = "" if pd.isna(last) else f"{100 * last:.2f}%"
@@ -126,51 +124,19 @@ def splice_readme(table: str) -> None:
     readme.write_text(head + start + "\n" + table + end + tail)
 
 
-def plot_curves(df: pd.DataFrame, path, title: str, label_of) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 5.5))
-    labelled = label_of(df)
-    colours = plt.get_cmap("tab20" if len(labelled) > 10 else "tab10")
-    for i, (label, curves) in enumerate(labelled.items()):
-        frames = [pd.read_csv(ROOT / c) for c in curves if (ROOT / c).exists()]
-        if not frames:
-            continue
-        n = min(len(f) for f in frames)
-        acc = np.mean([f["test_acc"].values[:n] for f in frames], axis=0)
-        ax.plot(np.arange(1, n + 1), 100 * acc, label=f"{label} (n={len(frames)})", color=colours(i % colours.N), lw=1.2)
-    ax.axhline(100 * STUDY_ACC, color="k", ls="--", lw=1, label="study: 94.27%")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_ylim(80, 100)
-    ax.set_title(title)
-    ax.legend(fontsize=7, loc="lower right")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def build_all() -> None:
-    rep = RESULTS / "reproduction.csv"
-    if rep.exists():
-        df = pd.read_csv(rep)
-        summary = summarise(df)
-        write_csv_atomic(summary, RESULTS / "reproduction_summary.csv")
-        table = markdown(summary)
-        (RESULTS / "reproduction_summary.md").write_text(table)
+def report(exp, out) -> pd.DataFrame:
+    """Summary CSV and Markdown, curves plot; the README table too when `out` is the official results."""
+    df = pd.read_csv(out.table(exp.table))
+    summary = summarise(df, exp.varied, exp.name)
+    write_csv_atomic(summary, out.root / "reproduction_summary.csv")
+    table = markdown(summary, exp.varied)
+    (out.root / "reproduction_summary.md").write_text(table)
+    if out.official:
         splice_readme(table)
-        learned = set(summary.loc[summary["verdict"].isin(["within 0.3 points", "exceeds", "falls short"]), "configuration"])
-        numpy_runs = df[(df["impl"] == "numpy") & (~df["quick"].astype(bool)) & df["variant"].isin(learned)]
-        plot_curves(numpy_runs, RESULTS / "reproduction_curves.png",
-                    "seed-mlp: mean test accuracy over seeds (NumPy; configurations stuck below 50% not drawn)",
-                    lambda d: {v: list(g["curve"]) for v, g in d.groupby("variant", sort=False)})
-        print(summary.to_string())
-    comp = RESULTS / "comparison.csv"
-    if comp.exists():
-        c = pd.read_csv(comp)
-        plot_curves(c, RESULTS / "comparison_curves.png", f"NumPy vs PyTorch from identical weights and order: {c['variant'].iloc[0]}, seed {c['seed'].iloc[0]}",
-                    lambda d: {impl: [curve] for impl, curve in zip(d["impl"], d["curve"])})
-        print(c.to_string())
+    learned = summary.loc[summary["verdict"].isin(["within 0.3 points", "exceeds", "falls short"]), "configuration"]
+    runs = df[(df["impl"] == "numpy") & (df["experiment"] == exp.name) & df["variant"].isin(set(learned))]
+    plot_curves(runs, out.root / "reproduction_curves.png",
+                f"{exp.name}: mean test accuracy over seeds (NumPy; configurations stuck below 50% not drawn)",
+                lambda d: {v: list(g["curve"]) for v, g in d.groupby("variant", sort=False)})
+    print(summary.to_string())
+    return summary

@@ -1,0 +1,212 @@
+"""python -m experiments: the command line of the project.
+
+    list                       experiments, their variants, and any broken configuration file
+    run NAME [options]         train an experiment's grid (resumable; finished rows are kept)
+    reproduce                  the study's experiment end to end into a fresh output folder (the README's main job)
+    report                     rebuild every committed table and plot from results/, no training
+    equivalence                reference vs PyTorch, layer by layer -> results/equivalence.csv
+    data [NAME]                fetch a dataset (mnist, orl) into the cache and verify its checksums
+    bench                      speed benchmarks -> results/bench.csv
+
+A full run of an experiment's declared configuration writes into results/; anything else (--quick,
+--epochs, --impl, seeds it does not declare, --out) writes into --out (default ./out). A mistake on
+the command line, in a configuration or with the data prints one line and exits with status 2
+(--debug shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+class UsageError(ValueError):
+    """A bad flag or value on the command line."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def int_at_least(low: int, what: str):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be an integer, got {text!r}") from None
+        if v < low:
+            raise argparse.ArgumentTypeError(f"{what} must be >= {low}, got {v}")
+        return v
+    return parse
+
+
+def cmd_list(args) -> int:
+    from experiments.config import scan
+
+    good, broken = scan()
+    for name, e in good.items():
+        n_runs = sum(len(e.seeds_of(v)) for v in e.runs)
+        print(f"{name:14s} kind {e.kind}, {len(e.runs)} configuration(s), {n_runs} runs -> results/{e.table}.csv: "
+              f"{e.description}")
+        print(f"{'':14s} variants: {', '.join(e.runs)}")
+    for path, reason in broken.items():
+        print(f"{path.name:14s} BROKEN: {reason}")
+    return 0
+
+
+def overrides(args, kind) -> dict:
+    o = {}
+    if args.epochs is not None:
+        o["epochs"] = args.epochs
+    if args.impl is not None:
+        if "impl" not in kind.RUN_KEYS:
+            raise UsageError(f"--impl {args.impl}: experiment {args.name!r} has no implementation choice")
+        o["impl"] = args.impl
+    return o
+
+
+def plan_for(args):
+    """(experiment, specs, outputs) for `run`, with the command line's overrides applied."""
+    from experiments import outputs
+    from experiments.config import get_experiment
+    from experiments.kinds import kind_module
+    from experiments.runner import declared, plan
+
+    exp = get_experiment(args.name)
+    kind = kind_module(exp.kind)
+    specs = plan(exp, seeds=args.seeds, variants=args.variants, overrides=overrides(args, kind))
+    if args.quick:
+        specs = [type(s)(s.experiment, s.kind, s.variant, s.seed, kind.quick(s.config)) for s in specs]
+    if args.out is None and not args.quick and declared(exp, specs):
+        return exp, specs, outputs.official()
+    return exp, specs, outputs.ad_hoc(args.out)
+
+
+def cmd_run(args) -> int:
+    from experiments.report import report_for
+    from experiments.runner import run_grid
+
+    exp, specs, out = plan_for(args)
+    print(f"{args.name}: writing to {out.shown(out.root)}" + ("" if out.official else " (not the committed results)"),
+          flush=True)
+    _, failures = run_grid(specs, out, exp.table, workers=args.workers, scheduler=args.scheduler, progress=True)
+    fn = report_for(exp.name)
+    if fn is not None and out.table(exp.table).exists():
+        fn(exp, out, specs) if exp.name == "comparison" else fn(exp, out)
+    if failures:
+        print(f"{len(failures)} run(s) failed:\n  " + "\n  ".join(failures), file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_reproduce(args) -> int:
+    from experiments.reproduce import reproduce
+
+    return reproduce(out_dir=args.out, workers=args.workers, scheduler=args.scheduler, quick=args.quick)
+
+
+def cmd_report(args) -> int:
+    from experiments import outputs
+    from experiments.config import all_experiments
+    from experiments.report import build
+
+    built = build(outputs.official(), all_experiments())
+    print(f"rebuilt: {', '.join(built) or 'nothing'}")
+    return 0
+
+
+def cmd_equivalence(args) -> int:
+    from experiments.equivalence import write_equivalence
+
+    return 0 if write_equivalence(quick=args.quick) else 1
+
+
+def cmd_data(args) -> int:
+    from experiments.data import fetch
+
+    fetch(args.dataset, cache_dir=args.cache_dir, source_dir=args.source_dir, progress=True)
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from experiments.bench import run_bench
+
+    run_bench(quick=args.quick, repeats=args.repeats)
+    return 0
+
+
+def add_grid_options(p, workers_default: int):
+    p.add_argument("--workers", type=int_at_least(1, "--workers"), default=workers_default,
+                   help=f"runs in parallel on a local Dask cluster (default {workers_default})")
+    p.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://host:8786) to run on instead")
+    p.add_argument("--quick", action="store_true", help="labelled smoke version (small subset, <= 2 epochs)")
+    p.add_argument("--out", help="output folder for anything but the committed results (default ./out)")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = Parser(prog="python -m experiments", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+    sub.add_parser("list", help="list the experiments").set_defaults(fn=cmd_list)
+    r = sub.add_parser("run", help="train an experiment's grid (resumable)")
+    r.add_argument("name", help="experiment name (see `list`)")
+    r.add_argument("--impl", choices=["numpy", "torch", "both"], help="which implementation trains")
+    r.add_argument("--seeds", type=int_at_least(0, "--seeds"), nargs="+", help="seeds to run (default: the config's)")
+    r.add_argument("--variants", nargs="+", help="only these variants of the grid")
+    r.add_argument("--epochs", type=int_at_least(1, "--epochs"), help="override the number of epochs (ad-hoc run)")
+    add_grid_options(r, 1)
+    r.set_defaults(fn=cmd_run)
+    rp = sub.add_parser("reproduce", help="the study's experiment end to end into a fresh folder, compared with results/")
+    add_grid_options(rp, 2)
+    rp.set_defaults(fn=cmd_reproduce)
+    sub.add_parser("report", help="rebuild the committed tables and plots from results/ (no training)").set_defaults(
+        fn=cmd_report)
+    e = sub.add_parser("equivalence", help="reference vs PyTorch, layer by layer -> results/equivalence.csv")
+    e.add_argument("--quick", action="store_true", help="skip the full-epoch trajectories (labelled)")
+    e.set_defaults(fn=cmd_equivalence)
+    d = sub.add_parser("data", help="fetch a dataset and verify its SHA-256 checksums")
+    d.add_argument("dataset", nargs="?", default="mnist", choices=["mnist", "orl"], help="which (default mnist)")
+    d.add_argument("--cache-dir", help="cache folder (default ./data/...; or $MNIST_DIR / $ORL_DIR)")
+    d.add_argument("--source-dir", help="a folder holding the original files, tried first")
+    d.set_defaults(fn=cmd_data)
+    b = sub.add_parser("bench", help="speed benchmarks -> results/bench.csv")
+    b.add_argument("--quick", action="store_true", help="few repeats, small sizes (labelled)")
+    b.add_argument("--repeats", type=int_at_least(1, "--repeats"), default=7)
+    b.set_defaults(fn=cmd_bench)
+    return p
+
+
+def user_errors() -> tuple:
+    """The exception types a user can cause: one line and exit status 2."""
+    from experiments.config import ConfigError
+    from experiments.outputs import OutputError
+
+    types = [UsageError, ConfigError, OutputError]
+    try:
+        from experiments.data import DataError
+        types.append(DataError)
+    except ImportError:
+        pass
+    try:
+        from experiments.cluster import ClusterError
+        types.append(ClusterError)
+    except ImportError:
+        pass
+    return tuple(types)
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = parser().parse_args(argv)
+        return args.fn(args)
+    except user_errors() as e:
+        if debug:
+            raise
+        print(f"error: {e}".splitlines()[0], file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr)
+        return 130
