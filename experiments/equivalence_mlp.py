@@ -122,8 +122,8 @@ def trajectory(cfg: dict, mnist, steps: int, batch_size: int, seed: int = 0, eve
     Returns (max weight difference at the end, list of (step, max weight difference)).
     """
     from experiments.mlp_run import architecture, initial_weights, order_for, prepare, rate
-    from framework.mlp import sgd_step
-    from reference.gradient_descent import gradient_descent_step, mini_batches
+    from framework.mlp import train_on_batch
+    from reference.gradient_descent import fixed_rate_update, mini_batches
 
     torch.set_num_threads(1)
     arch = architecture(cfg)
@@ -136,8 +136,8 @@ def trajectory(cfg: dict, mnist, steps: int, batch_size: int, seed: int = 0, eve
     for k, idx in enumerate(mini_batches(order[: steps * batch_size], batch_size), start=1):
         x_L, cache = forward(arch, W, data.X_train[idx], check=False)
         _, G = backward(arch, W, cache, data.Y_train[idx], check=False)
-        W = gradient_descent_step(W, G, rate(cfg))
-        sgd_step(model, Xt[idx], Yt[idx], rate(cfg))
+        W = fixed_rate_update(W, G, rate(cfg))
+        train_on_batch(model, Xt[idx], Yt[idx], rate(cfg))
         if k % every == 0 or k == steps:
             Wt = model.weights()
             history.append((k, max(float(np.abs(W[l] - Wt[l]).max()) for l in range(1, arch.L + 1))))

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from framework.tables import torch_dtype
 from reference import conv_shapes as cs
 
 
@@ -81,9 +82,8 @@ class Conv2dTwin(nn.Module):
 
 def conv2d_twin(K: np.ndarray, b: np.ndarray, stride=1, padding=0) -> Conv2dTwin:
     """A Conv2dTwin holding (K, b), in K's dtype."""
-    dtype = torch.float64 if K.dtype == np.float64 else torch.float32
     c_out, c_in, k_h, k_w = K.shape
-    return Conv2dTwin(c_in, c_out, (k_h, k_w), stride, padding, dtype).load(K, b)
+    return Conv2dTwin(c_in, c_out, (k_h, k_w), stride, padding, torch_dtype(K.dtype)).load(K, b)
 
 
 def maxpool2d_twin(window=2, stride=None, padding=0) -> nn.MaxPool2d:

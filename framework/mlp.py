@@ -1,7 +1,7 @@
-"""The study's network from torch.nn: Linear layers, activations and the two losses.
+"""The study's network from torch.nn: Linear layers, activations and losses (framework/tables.py).
 
 MLP(arch, W) builds nn.Linear layers holding the same numbers as the reference's W[l]
-(framework.convert), so both compute the same function. `signals(x)` returns every s[l] and x[l]
+(framework.convert), so both compute the same function; the learning rate is eta, as in the study. `signals(x)` returns every s[l] and x[l]
 with gradients retained, so tests can compare the study's delta[l] (= N * dE_in/ds[l]) with autograd.
 """
 
@@ -12,27 +12,7 @@ import torch
 from torch import nn
 
 from framework.convert import linear_to_dense, load_into_linear
-
-TORCH_ACTIVATIONS = {
-    "identity": nn.Identity,
-    "sign": None,  # torch.sign as a function below
-    "sigmoid": nn.Sigmoid,
-    "tanh": nn.Tanh,
-    "relu": nn.ReLU,
-}
-
-
-class Sign(nn.Module):
-    """theta(s) = sign(s); autograd's derivative is 0 everywhere."""
-
-    def forward(self, s):
-        return torch.sign(s)
-
-
-def torch_activation(name: str) -> nn.Module:
-    if name not in TORCH_ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; known activations: {', '.join(sorted(TORCH_ACTIVATIONS))}")
-    return Sign() if name == "sign" else TORCH_ACTIVATIONS[name]()
+from framework.tables import torch_activation, torch_dtype, torch_loss
 
 
 class MLP(nn.Module):
@@ -41,7 +21,7 @@ class MLP(nn.Module):
     def __init__(self, arch, W: list):
         super().__init__()
         self.arch = arch
-        dtype = torch.float64 if W[1].dtype == np.float64 else torch.float32
+        dtype = torch_dtype(W[1].dtype)
         self.linears = nn.ModuleList(
             nn.Linear(arch.d[l - 1], arch.d[l], dtype=dtype) for l in range(1, arch.L + 1)
         )
@@ -79,14 +59,12 @@ class MLP(nn.Module):
 
 
 def loss(arch, s_L: torch.Tensor, x_L: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """E_in: mean over N of sum_j (x[L] - y)^2, or of the softmax cross-entropy of s[L]."""
-    if arch.loss == "cross_entropy":
-        return torch.nn.functional.cross_entropy(s_L, y)
-    return ((x_L - y) ** 2).sum(dim=1).mean()
+    """E_in of the architecture's loss (framework.tables.TORCH_LOSSES): mean over N."""
+    return torch_loss(arch.loss, s_L, x_L, y)
 
 
-def sgd_step(model: MLP, x: torch.Tensor, y: torch.Tensor, eta: float) -> float:
-    """One fixed-rate gradient-descent step on the batch (x, y); returns E_in before the step."""
+def train_on_batch(model: MLP, x: torch.Tensor, y: torch.Tensor, eta: float) -> float:
+    """Forward, backward and one fixed-rate step W <- W - eta G on the batch (x, y); returns E_in before it."""
     s_L, x_L = model.last_signal(x)
     E = loss(model.arch, s_L, x_L, y)
     params = list(model.parameters())
@@ -100,5 +78,5 @@ def sgd_step(model: MLP, x: torch.Tensor, y: torch.Tensor, eta: float) -> float:
 def sgd_epoch(model: MLP, X: torch.Tensor, Y: torch.Tensor, eta: float, batch_size: int, order: np.ndarray) -> float:
     """One epoch of mini-batch SGD over X[order] (the same order the reference is given)."""
     order = torch.from_numpy(np.asarray(order, dtype=np.int64))
-    losses = [sgd_step(model, X[idx], Y[idx], eta) for idx in torch.split(order, batch_size)]
+    losses = [train_on_batch(model, X[idx], Y[idx], eta) for idx in torch.split(order, batch_size)]
     return float(np.mean(losses))

@@ -1,7 +1,7 @@
 """Backpropagation of sensitivities (study 1.3.4) and the gradient of E_in (the study's Figure 4).
 
     delta[L] = 2 (x[L] - y) (x) theta'(s[L])            squared error
-    delta[L] = softmax(s[L]) - y                         softmax cross-entropy (identity output)
+    delta[L] = softmax(s[L]) sum_j y_j - y               softmax cross-entropy (identity output)
     delta[l] = theta'(s[l]) (x) [W[l+1] delta[l+1]]_{1..d[l]}     l = L-1..1  (bias row dropped)
     G[l]     = (1/N) sum_n x[l-1]_n delta[l]_n^T         shape (d[l-1] + 1, d[l])
 
@@ -16,15 +16,13 @@ from reference.activations import get_activation
 from reference.checks import require_finite, require_shape
 from reference.dense import back_signal, gradient
 from reference.forward import ForwardCache
-from reference.losses import cross_entropy_grad, squared_error_grad
+from reference.losses import get_loss
 from reference.network import Architecture
 
 
 def output_sensitivity(arch: Architecture, s_L: np.ndarray, x_L: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """delta[L] = de_n/ds[L] for the architecture's loss: (N, d[L])."""
-    if arch.loss == "cross_entropy":
-        return cross_entropy_grad(s_L, y)
-    return squared_error_grad(x_L, y) * arch.theta(arch.L).theta_prime(s_L)
+    """delta[L] = de_n/ds[L] for the architecture's loss (reference/losses.py): (N, d[L])."""
+    return get_loss(arch.loss).delta(s_L, x_L, y, arch.theta(arch.L).theta_prime)
 
 
 def check_trainable(arch: Architecture) -> None:
@@ -52,6 +50,9 @@ def backward(arch: Architecture, W: list, cache: ForwardCache, y: np.ndarray, ch
     """Return (delta, G): delta[l] is (N, d[l]) and G[l] is (d[l-1] + 1, d[l]) for l = 1..L."""
     L = arch.L
     N = cache.x[0].shape[0]
+    if N == 0:
+        # E_in = (1/N) sum_n e_n has no value for N = 0 (torch's mean is NaN): a caller's bug, not zeros
+        raise ValueError("backward: empty batch (N = 0): E_in = (1/N) sum_n e_n and its gradient are undefined")
     if check:
         check_trainable(arch)
         check_targets(arch, y, N, cache.x[0].dtype)

@@ -28,3 +28,17 @@ def require_shape(a: np.ndarray, expected: tuple, what: str) -> None:
     if not ok:
         want = "(" + ", ".join("N" if e is None else str(e) for e in expected) + ")"
         raise ValueError(f"{what} has shape {a.shape}, expected {want}")
+
+
+def require_upstream(dy, shape: tuple, dtype, name: str) -> None:
+    """The upstream gradient dE/dy of a layer must be an array of its output's shape and dtype.
+
+    Refused rather than cast: a gradient of another dtype or shape is a caller's bug, and silently
+    casting (or broadcasting) it would hide the bug in numbers that look plausible.
+    """
+    if not isinstance(dy, np.ndarray):
+        raise TypeError(f"{name}: upstream gradient must be a NumPy array, got {type(dy).__name__}")
+    if dy.shape != tuple(shape):
+        raise ValueError(f"{name}: upstream gradient has shape {dy.shape}, expected {tuple(shape)}")
+    if dy.dtype != np.dtype(dtype):
+        raise TypeError(f"{name}: upstream gradient is {dy.dtype}, expected {np.dtype(dtype)} (the layer output's dtype)")

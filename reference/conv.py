@@ -43,7 +43,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from reference.checks import require_finite, require_float
+from reference.checks import require_finite, require_float, require_upstream
 from reference import conv_shapes as cs
 
 
@@ -113,9 +113,16 @@ def validate(x: np.ndarray, K: np.ndarray, b: np.ndarray, stride, padding, name:
     p = cs.per_side(padding, name)
     kernel = (K.shape[2], K.shape[3])
     cs.check_kernel_size(kernel, name)
+    if K.shape[0] < 1:
+        raise ValueError(f"{name}: kernel K (c_out, c_in, k_h, k_w) = {K.shape} has no output channels "
+                         f"(c_out must be >= 1)")
     cs.check_channels(x.shape[1], K.shape[1], name)
+    # c_in = 0 is refused too: PyTorch returns an (N, 0, H, W) map there, whatever c_out is.
+    cs.check_not_empty(x, name)
     cs.check_fits(x.shape[2:], kernel, p, name)
     require_finite(x, f"{name}: input x")
+    require_finite(K, f"{name}: kernel K")
+    require_finite(b, f"{name}: bias b")
     return stride, p, cs.output_shape(x.shape[2:], kernel, p, stride)
 
 
@@ -158,7 +165,7 @@ def col2im(D_col: np.ndarray, x_shape, kernel, stride, p: cs.Pad4, out_hw) -> np
 
 
 def backward(ds: np.ndarray, cache: tuple, need_dx: bool = True) -> tuple[np.ndarray | None, dict]:
-    """Given ds = dE/ds (N, c_out, H_out, W_out): (dE/dx, {"K": dE/dK, "b": dE/db}).
+    """Given ds = dE/ds (N, c_out, H_out, W_out), in the layer's dtype: (dE/dx, {"K": dE/dK, "b": dE/db}).
 
     With dS (c_out, H_out W_out N) the maps of ds in X_col's column order:
         dE/dK = dS X_col^T,   dE/db = row sums of dS,   dE/dx = col2im(K_mat^T dS)
@@ -167,10 +174,8 @@ def backward(ds: np.ndarray, cache: tuple, need_dx: bool = True) -> tuple[np.nda
     """
     X_col, K, x_shape, stride, p, out_hw, name = cache
     N, c_out = x_shape[0], K.shape[0]
-    expected = (N, c_out) + tuple(out_hw)
-    if ds.shape != expected:
-        raise ValueError(f"{name}: upstream gradient has shape {ds.shape}, expected {expected}")
-    dS = np.ascontiguousarray(ds.astype(K.dtype, copy=False).transpose(1, 2, 3, 0)).reshape(c_out, -1)
+    require_upstream(ds, (N, c_out) + tuple(out_hw), K.dtype, name)
+    dS = np.ascontiguousarray(ds.transpose(1, 2, 3, 0)).reshape(c_out, -1)
     K_mat = K.reshape(c_out, -1)
     dK = (dS @ X_col.T).reshape(K.shape)
     db = dS.sum(axis=1)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference.checks import require_shape
+from reference.checks import require_finite, require_shape, require_upstream
 
 
 def add_bias_node(x: np.ndarray) -> np.ndarray:
@@ -43,11 +43,15 @@ def gradient(x_prev: np.ndarray, delta: np.ndarray) -> np.ndarray:
 def forward(x: np.ndarray, W: np.ndarray, name: str = "dense") -> tuple[np.ndarray, tuple]:
     """Layer form: s = [1, x] W for x of shape (N, d_in); W of shape (d_in + 1, d_out)."""
     require_shape(x, (None, W.shape[0] - 1), f"{name}: input")
+    if x.dtype != W.dtype:
+        raise TypeError(f"{name}: input x is {x.dtype} but the weights W are {W.dtype}")
+    require_finite(W, f"{name}: weights W")
     x_b = add_bias_node(x)
-    return signal(x_b, W), (x_b, W)
+    return signal(x_b, W), (x_b, W, name)
 
 
 def backward(ds: np.ndarray, cache: tuple) -> tuple[np.ndarray, dict]:
-    """Layer form: given ds = dE/ds (N, d_out), return dE/dx (N, d_in) and {"W": dE/dW}."""
-    x_b, W = cache
+    """Layer form: given ds = dE/ds (N, d_out) in W's dtype, return dE/dx (N, d_in) and {"W": dE/dW}."""
+    x_b, W, name = cache
+    require_upstream(ds, (x_b.shape[0], W.shape[1]), W.dtype, name)
     return back_signal(ds, W), {"W": gradient(x_b, ds)}

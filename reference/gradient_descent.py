@@ -1,6 +1,8 @@
 """Fixed-rate gradient descent and mini-batch stochastic gradient descent (study 1.3.5).
 
-    W[l] <- W[l] - eta G[l]          for every l, after each mini-batch
+    W[l] <- W[l] - eta G[l]          for every l, after each mini-batch  (fixed_rate_update)
+
+The learning rate is eta throughout (the study's and Learning From Data's notation).
 
 The sample order of an epoch is a seeded permutation (or the identity without shuffling), drawn by
 `epoch_order`, so the NumPy and PyTorch trainers can be fed exactly the same sequence.
@@ -14,11 +16,11 @@ import numpy as np
 
 from reference.backprop import backward, check_targets, check_trainable
 from reference.forward import check_input, forward
-from reference.losses import E_in, cross_entropy, squared_error
+from reference.losses import E_in, get_loss
 from reference.network import Architecture, check_weights
 
 
-def gradient_descent_step(W: list, G: list, eta: float) -> list:
+def fixed_rate_update(W: list, G: list, eta: float) -> list:
     """W[l] - eta G[l] for every l (a new list; W is not modified).
 
     eta is taken in W[l]'s dtype, as a Python float is: an np.float64 eta must not silently turn
@@ -42,7 +44,7 @@ def mini_batches(order: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
 
 def loss_value(arch: Architecture, s_L: np.ndarray, x_L: np.ndarray, y: np.ndarray) -> float:
     """E_in of the batch for the architecture's loss."""
-    return E_in(cross_entropy(s_L, y) if arch.loss == "cross_entropy" else squared_error(x_L, y))
+    return E_in(get_loss(arch.loss).e(s_L, x_L, y))
 
 
 def check_learning_rate(eta: float) -> None:
@@ -71,5 +73,5 @@ def sgd_epoch(
         x_L, cache = forward(arch, W, X[idx], check=False)
         losses.append(loss_value(arch, cache.s[arch.L], x_L, Y[idx]))
         _, G = backward(arch, W, cache, Y[idx], check=False)
-        W = gradient_descent_step(W, G, eta)
+        W = fixed_rate_update(W, G, eta)
     return W, float(np.mean(losses))

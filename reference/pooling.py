@@ -19,7 +19,8 @@ Average pooling:  y[n, c, u, v] = (1 / D[u, v]) sum_{i, j} x'[n, c, u s_h + i, v
 
 Padding is per side as in PyTorch's pooling modules: an int or (pad_h, pad_w), added on both sides
 of its axis, at most half the window (pad <= k // 2; PyTorch's rule, enforced with the numbers in
-the error). Inputs must be finite (NaN would make "the maximum" ill-defined).
+the error). Inputs must be finite (NaN would make "the maximum" ill-defined), with C, H, W >= 1 as
+PyTorch requires. The upstream gradient of backward must have the output's shape and dtype.
 
 Implementation: a Python loop over the k_h k_w window entries (i, j), each step one vectorised
 operation on the strided slab x'[:, :, i::s_h, j::s_w] of shape (N, C, H_out, W_out) (the same
@@ -33,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from reference import conv_shapes as cs
-from reference.checks import require_finite, require_float
+from reference.checks import require_finite, require_float, require_upstream
 from reference.conv import offset_slab
 
 
@@ -48,6 +49,7 @@ def validate(x: np.ndarray, window, stride, padding, name: str):
     p_h, p_w = cs.pair(padding, "padding", name)
     p = cs.per_side((p_h, p_w), name)
     cs.check_pool_padding(window, p, name)
+    cs.check_not_empty(x, name)
     cs.check_fits(x.shape[2:], window, p, name, "window")
     require_finite(x, f"{name}: input x")
     return window, stride, p, cs.output_shape(x.shape[2:], window, p, stride)
@@ -90,15 +92,13 @@ def maxpool_forward(x: np.ndarray, window=2, stride=None, padding=0,
         better = v > y
         np.maximum(y, v, out=y)
         r += better * (i * window[1] + j - r)  # r = position where better, unchanged elsewhere
-    return y, (r, window, stride, xp.shape, p, out_hw, name)
+    return y, (r, window, stride, xp.shape, p, out_hw, x.dtype, name)
 
 
 def maxpool_backward(dy: np.ndarray, cache: tuple) -> tuple[np.ndarray, dict]:
     """dE/dx: dy[n, c, u, v] added at the position of the window's (first) maximum. No parameters."""
-    r, window, stride, padded_shape, p, out_hw, name = cache
-    expected = tuple(padded_shape[:2]) + tuple(out_hw)
-    if dy.shape != expected:
-        raise ValueError(f"{name}: upstream gradient has shape {dy.shape}, expected {expected}")
+    r, window, stride, padded_shape, p, out_hw, dtype, name = cache
+    require_upstream(dy, tuple(padded_shape[:2]) + tuple(out_hw), dtype, name)
     dxp = np.zeros(padded_shape, dtype=dy.dtype)
     for i, j in offsets(window):
         # Overlapping windows (stride < window) add into the same input pixel.
@@ -130,9 +130,7 @@ def avgpool_forward(x: np.ndarray, window=2, stride=None, padding=0, count_inclu
 def avgpool_backward(dy: np.ndarray, cache: tuple) -> tuple[np.ndarray, dict]:
     """dE/dx[n, c, a, e] = sum over windows (u, v) containing (a, e) of dy[n, c, u, v] / D[u, v]."""
     D, window, stride, padded_shape, p, out_hw, name = cache
-    expected = tuple(padded_shape[:2]) + tuple(out_hw)
-    if dy.shape != expected:
-        raise ValueError(f"{name}: upstream gradient has shape {dy.shape}, expected {expected}")
+    require_upstream(dy, tuple(padded_shape[:2]) + tuple(out_hw), D.dtype, name)
     g = dy / D
     dxp = np.zeros(padded_shape, dtype=dy.dtype)
     for i, j in offsets(window):

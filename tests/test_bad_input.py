@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from experiments.equivalence_mlp import network_case
-from experiments.fast_mlp import FastBatch1Trainer
+from experiments.engines.compiled_mlp import FastBatch1Trainer
 from experiments.mlp_run import targets
 from framework.mlp import torch_activation
 from reference.activations import get_activation
@@ -256,3 +256,14 @@ def test_unknown_init_scheme_and_gain():
         init_weights(arch, np.random.default_rng(0), "xavier")
     with pytest.raises(ValueError, match=r"init gain must be > 0, got -1.0"):
         init_weights(arch, np.random.default_rng(0), gain=-1.0)
+
+
+def test_backward_refuses_an_empty_batch(net):
+    # E_in = (1/N) sum_n e_n has no value at N = 0 (torch's mean is NaN too), so backward refuses
+    # rather than return NaN (or zero) gradients; a trainer never forms an empty batch.
+    arch, W, x, y = net
+    _, cache = forward(arch, W, x[:0])
+    with pytest.raises(ValueError, match=r"backward: empty batch \(N = 0\)"):
+        backward(arch, W, cache, y[:0])
+    with pytest.raises(ValueError, match=r"backward: empty batch \(N = 0\)"):
+        backward(arch, W, cache, y[:0], check=False)

@@ -8,6 +8,8 @@ tolerances.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -277,3 +279,93 @@ def test_kernel_layout_is_pytorchs_and_converters_round_trip():
     np.testing.assert_array_equal(m.params()["K"], K)
     with pytest.raises(ValueError, match=r"Conv2d weight is \(4, 3, 2, 5\) but K is \(4, 3, 5, 2\)"):
         m.load(K.transpose(0, 1, 3, 2), b)
+
+
+# ---------------------------------------------------------------------------------------------
+# Edge cases, each against what torch.nn.functional does
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(1, 2, 0, 4), (1, 2, 4, 0)], ids=["H0", "W0"])
+@pytest.mark.parametrize("padding", [0, 1])
+def test_conv_refuses_an_empty_spatial_axis_as_torch_does(shape, padding):
+    rng = np.random.default_rng(0)
+    x, K, b = np.zeros(shape), rng.normal(size=(3, 2, 1, 1)), rng.normal(size=3)
+    with pytest.raises(RuntimeError):
+        F.conv2d(torch.from_numpy(x), torch.from_numpy(K), torch.from_numpy(b), padding=padding)
+    with pytest.raises(ValueError, match=re.escape(f"conv1: input (N, C, H, W) = {shape} is empty: C, H and W must be >= 1")):
+        conv.forward(x, K, b, padding=padding, name="conv1")
+
+
+def test_conv_refuses_no_output_channels_as_torch_does():
+    x, K, b = np.ones((1, 2, 4, 4)), np.zeros((0, 2, 1, 1)), np.zeros(0)
+    with pytest.raises(RuntimeError, match="expected weight to be at least 1 at dimension 0"):
+        F.conv2d(torch.from_numpy(x), torch.from_numpy(K), torch.from_numpy(b))
+    with pytest.raises(ValueError, match=r"conv2: kernel K .* = \(0, 2, 1, 1\) has no output channels"):
+        conv.forward(x, K, b, name="conv2")
+
+
+def test_conv_refuses_zero_input_channels():
+    # torch returns an (N, 0, H, W) map here whatever c_out is; the reference refuses instead
+    x, K, b = np.ones((1, 0, 4, 4)), np.ones((3, 0, 1, 1)), np.ones(3)
+    assert tuple(F.conv2d(torch.from_numpy(x), torch.from_numpy(K), torch.from_numpy(b)).shape) == (1, 0, 4, 4)
+    with pytest.raises(ValueError, match=r"conv: input \(N, C, H, W\) = \(1, 0, 4, 4\) is empty"):
+        conv.forward(x, K, b)
+
+
+def test_conv_accepts_an_empty_batch_as_torch_does():
+    rng = np.random.default_rng(1)
+    x, K, b = np.zeros((0, 2, 5, 6)), rng.normal(size=(3, 2, 2, 3)), rng.normal(size=3)
+    s, cache = conv.forward(x, K, b, stride=(2, 1), padding=1)
+    t = F.conv2d(torch.from_numpy(x), torch.from_numpy(K), torch.from_numpy(b), stride=(2, 1), padding=1)
+    assert s.shape == tuple(t.shape) == (0, 3, 3, 6)
+    dx, g = conv.backward(np.zeros(s.shape), cache)
+    assert dx.shape == x.shape
+    np.testing.assert_array_equal(g["K"], 0.0)
+    np.testing.assert_array_equal(g["b"], 0.0)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_conv_refuses_non_finite_kernels_and_biases(bad):
+    rng = np.random.default_rng(2)
+    x, K, b = rng.normal(size=(1, 2, 4, 4)), rng.normal(size=(3, 2, 2, 2)), rng.normal(size=3)
+    Kb, bb = K.copy(), b.copy()
+    Kb[1, 0, 1, 0] = bad
+    bb[2] = bad
+    with pytest.raises(ValueError, match=r"conv: kernel K contains NaN or inf: 1 non-finite value\(s\), "
+                                         r"first at index \(1, 0, 1, 0\)"):
+        conv.forward(x, Kb, b)
+    with pytest.raises(ValueError, match=r"conv: bias b contains NaN or inf: 1 non-finite value\(s\), first at index \(2,\)"):
+        conv.forward(x, K, bb)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int64])
+def test_conv_backward_refuses_an_upstream_gradient_of_another_dtype(dtype):
+    rng = np.random.default_rng(3)
+    s, cache = conv.forward(rng.normal(size=(2, 2, 4, 4)), rng.normal(size=(3, 2, 2, 2)), rng.normal(size=3))
+    with pytest.raises(TypeError, match=rf"conv: upstream gradient is {np.dtype(dtype)}, expected float64"):
+        conv.backward(np.ones(s.shape, dtype=dtype), cache)
+
+
+def test_dense_layer_checks_dtypes_weights_and_upstream_gradient():
+    rng = np.random.default_rng(4)
+    x, W = rng.normal(size=(3, 4)), rng.normal(size=(5, 2))
+    s, cache = dense.forward(x, W, name="fc")
+    with pytest.raises(ValueError, match=r"fc: upstream gradient has shape \(3, 3\), expected \(3, 2\)"):
+        dense.backward(np.ones((3, 3)), cache)
+    with pytest.raises(TypeError, match=r"fc: upstream gradient is float32, expected float64"):
+        dense.backward(np.ones((3, 2), dtype=np.float32), cache)
+    with pytest.raises(TypeError, match=r"fc: input x is float32 but the weights W are float64"):
+        dense.forward(x.astype(np.float32), W, name="fc")
+    W[2, 1] = np.inf
+    with pytest.raises(ValueError, match=r"fc: weights W contains NaN or inf: 1 non-finite value\(s\), first at index \(2, 1\)"):
+        dense.forward(x, W, name="fc")
+
+
+def test_flatten_backward_refuses_an_upstream_gradient_of_another_dtype_or_shape():
+    from reference import flatten
+    y, cache = flatten.forward(np.zeros((2, 3, 4, 5), dtype=np.float32), name="flat")
+    with pytest.raises(TypeError, match=r"flat: upstream gradient is float64, expected float32"):
+        flatten.backward(np.zeros((2, 60)), cache)
+    with pytest.raises(ValueError, match=r"flat: upstream gradient has shape \(2, 59\), expected \(2, 60\)"):
+        flatten.backward(np.zeros((2, 59), dtype=np.float32), cache)
+    assert flatten.backward(np.zeros((2, 60), dtype=np.float32), cache)[0].dtype == np.float32

@@ -18,7 +18,7 @@ from framework.mlp import MLP, loss as torch_loss, torch_activation
 from reference.activations import ACTIVATIONS, get_activation, relu_prime, sign_prime
 from reference.backprop import backward
 from reference.forward import forward, predict
-from reference.gradient_descent import gradient_descent_step, loss_value, sgd_epoch
+from reference.gradient_descent import fixed_rate_update, loss_value, sgd_epoch
 from reference.losses import cross_entropy, cross_entropy_grad, squared_error, squared_error_grad
 from reference.network import Architecture, init_weights
 from reference.sgd_fast import sgd_epoch_batch1
@@ -130,7 +130,7 @@ def test_forward_backward_and_training_keep_dtype(hidden, output, loss, dtype):
     assert all(a.dtype == dtype for a in delta[1:] + G[1:])
     assert isinstance(loss_value(arch, cache.s[-1], x_L, y), float)
     for eta in (0.1, np.float64(0.1), np.float32(0.1)):
-        assert all(w.dtype == dtype for w in gradient_descent_step(W, G, eta)[1:]), type(eta)
+        assert all(w.dtype == dtype for w in fixed_rate_update(W, G, eta)[1:]), type(eta)
         W2, _ = sgd_epoch(arch, W, x, y, eta, 2, np.arange(4))
         assert all(w.dtype == dtype for w in W2[1:]), type(eta)
     W3 = [None] + [w.copy() for w in W[1:]]
@@ -145,8 +145,8 @@ def test_float32_eta_rounding_matches_a_python_float(dtype):
     rng = np.random.default_rng(2)
     W = [None, rng.normal(size=(4, 3)).astype(dtype)]
     G = [None, rng.normal(size=(4, 3)).astype(dtype)]
-    ref = gradient_descent_step(W, G, 0.1)[1]
-    np.testing.assert_array_equal(gradient_descent_step(W, G, np.float64(0.1))[1], ref)
+    ref = fixed_rate_update(W, G, 0.1)[1]
+    np.testing.assert_array_equal(fixed_rate_update(W, G, np.float64(0.1))[1], ref)
     if dtype == np.float32:
         np.testing.assert_array_equal(ref, W[1] - np.float32(0.1) * G[1])
 
@@ -208,3 +208,17 @@ def test_torch_twin_takes_the_same_rows():
     arch, W, x, _ = network_case((5, 7, 3), "relu", "tanh", "squared_error", 4, np.float64, 9)
     out = MLP(arch, W)(torch.from_numpy(x)).detach().numpy()
     np.testing.assert_allclose(out, forward(arch, W, x)[0], rtol=1e-12)
+
+
+def test_one_table_per_concept_with_the_same_keys_on_both_sides():
+    from framework.tables import TORCH_ACTIVATIONS, TORCH_DTYPES, TORCH_LOSSES, numpy_dtype, torch_dtype
+    from reference.losses import LOSSES
+
+    assert set(TORCH_ACTIVATIONS) == set(ACTIVATIONS)
+    assert set(TORCH_LOSSES) == set(LOSSES)
+    assert all(LOSSES[name].name == name for name in LOSSES)
+    assert all(ACTIVATIONS[name].name == name for name in ACTIVATIONS)
+    for n, t in TORCH_DTYPES.items():
+        assert torch_dtype(n) == t and numpy_dtype(t) == n and torch_dtype(t) == t
+    with pytest.raises(TypeError, match="no torch twin for dtype int64"):
+        torch_dtype(np.int64)

@@ -18,7 +18,7 @@ from experiments.equivalence_mlp import activation_rows, loss_rows, network_case
 from framework.convert import dense_to_linear, linear_to_dense, load_into_linear
 from reference.backprop import backward
 from reference.forward import forward
-from reference.gradient_descent import gradient_descent_step, loss_value
+from reference.gradient_descent import fixed_rate_update, loss_value
 from reference.losses import cross_entropy, cross_entropy_grad, log_softmax, softmax
 
 SETTINGS = settings(max_examples=30, deadline=None, derandomize=False)
@@ -186,12 +186,12 @@ def test_bias_node_is_column_zero_and_output_has_none():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_gradient_descent_step_is_W_minus_eta_G(dtype):
+def test_fixed_rate_update_is_W_minus_eta_G(dtype):
     rng = np.random.default_rng(3)
     W = [None, rng.normal(size=(5, 3)).astype(dtype), rng.normal(size=(4, 2)).astype(dtype)]
     G = [None, rng.normal(size=(5, 3)).astype(dtype), rng.normal(size=(4, 2)).astype(dtype)]
     before = [None] + [w.copy() for w in W[1:]]
-    new = gradient_descent_step(W, G, 0.37)
+    new = fixed_rate_update(W, G, 0.37)
     assert new[0] is None and len(new) == 3
     for l in (1, 2):
         np.testing.assert_array_equal(new[l], W[l] - dtype(0.37) * G[l])
@@ -202,7 +202,7 @@ def test_gradient_descent_step_is_W_minus_eta_G(dtype):
     arch, W, x, y = network_case((3, 4, 2), "tanh", "sigmoid", "squared_error", 6, np.float64, 5)
     x_L, c = forward(arch, W, x)
     _, G = backward(arch, W, c, y)
-    W2 = gradient_descent_step(W, G, 1e-3)
+    W2 = fixed_rate_update(W, G, 1e-3)
     x2, c2 = forward(arch, W2, x)
     assert loss_value(arch, c2.s[2], x2, y) < loss_value(arch, c.s[2], x_L, y)
 
@@ -256,3 +256,65 @@ def test_converter_rejects_malformed_arrays():
         dense_to_linear(np.zeros(6))
     with pytest.raises(ValueError, match=r"got \(3, 5\) and \(4,\)"):
         linear_to_dense(torch.zeros(3, 5), torch.zeros(4))
+
+
+# --------------------------------------------------------------------------------------------
+# Soft targets and label smoothing: our delta, autograd and central differences (float64)
+# --------------------------------------------------------------------------------------------
+
+
+def soft_targets(rng, N, C, kind):
+    """Targets of three kinds: one-hot, rows of a probability vector, rows summing to anything."""
+    if kind == "onehot":
+        return np.eye(C)[rng.integers(0, C, N)]
+    y = rng.uniform(0.0, 1.0, size=(N, C))
+    return y / y.sum(axis=1, keepdims=True) if kind == "probabilities" else 2.5 * y - 0.3
+
+
+def central_E(E, s, h=1e-6):
+    g = np.zeros_like(s)
+    for i in np.ndindex(s.shape):
+        sp, sm = s.copy(), s.copy()
+        sp[i] += h
+        sm[i] -= h
+        g[i] = (E(sp) - E(sm)) / (2 * h)
+    return g
+
+
+@pytest.mark.parametrize("kind", ["onehot", "probabilities", "rows_not_summing_to_1"])
+@pytest.mark.parametrize("eps", [0.0, 0.1, 0.37, 1.0])
+@pytest.mark.parametrize("N,C", [(1, 3), (5, 7)])
+def test_cross_entropy_with_soft_targets_and_label_smoothing_three_ways(kind, eps, N, C):
+    from framework.tables import torch_loss
+    from reference.losses import get_loss
+
+    rng = np.random.default_rng(N * 100 + C)
+    s, y = rng.normal(0, 3, size=(N, C)), soft_targets(rng, N, C, kind)
+    loss = get_loss("cross_entropy", label_smoothing=eps)
+    E = lambda a: float(np.mean(loss.e(a, a, y)))
+    ours = loss.delta(s, s, y, None) / N
+    st_ = torch.tensor(s, requires_grad=True)
+    E_t = torch_loss(loss, st_, st_, torch.tensor(y))
+    E_t.backward()
+    assert abs(E(s) - E_t.item()) <= 1e-10 * abs(E_t.item()) + 1e-12
+    np.testing.assert_allclose(ours, st_.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours, central_E(E, s), rtol=1e-6, atol=1e-8)
+    if kind == "onehot":  # torch's class-index form is the same loss
+        labels = torch.from_numpy(y.argmax(axis=1))
+        E_i = torch.nn.functional.cross_entropy(torch.tensor(s), labels, label_smoothing=eps)
+        assert abs(E(s) - E_i.item()) <= 1e-10 * abs(E_i.item()) + 1e-12
+
+
+def test_soft_target_gradient_uses_the_row_sum():
+    s = np.array([[0.3, -1.2, 2.0]])
+    y = np.array([[0.5, 0.5, 0.5]])  # sums to 1.5
+    np.testing.assert_allclose(cross_entropy_grad(s, y), softmax(s) * 1.5 - y, rtol=1e-15)
+
+
+@pytest.mark.parametrize("eps", [-0.1, 1.5])
+def test_label_smoothing_outside_0_1_is_refused(eps):
+    from reference.losses import get_loss
+    with pytest.raises(ValueError, match=rf"label_smoothing must be between 0.0 and 1.0, got {eps}"):
+        get_loss("cross_entropy", label_smoothing=eps)
+    with pytest.raises(ValueError, match="label_smoothing applies to the cross_entropy loss only"):
+        get_loss("squared_error", label_smoothing=0.1)

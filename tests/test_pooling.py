@@ -186,3 +186,45 @@ def test_pooling_bad_inputs():
     y, cache = pooling.avgpool_forward(X, 2)
     with pytest.raises(ValueError, match=r"avgpool: upstream gradient has shape"):
         pooling.avgpool_backward(y[..., 0], cache)
+
+
+# ---------------------------------------------------------------------------------------------
+# Edge cases, each against what torch.nn.functional does
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize("shape", [(1, 2, 0, 4), (1, 2, 4, 0), (1, 0, 4, 4)], ids=["H0", "W0", "C0"])
+@pytest.mark.parametrize("padding", [0, 1])
+def test_pooling_refuses_empty_channels_or_spatial_axes_as_torch_does(kind, shape, padding):
+    x = np.zeros(shape)
+    f_t = F.max_pool2d if kind == "max" else F.avg_pool2d
+    with pytest.raises(RuntimeError, match="Expected 3D or 4D"):
+        f_t(torch.from_numpy(x), 2, padding=padding)
+    f = pooling.maxpool_forward if kind == "max" else pooling.avgpool_forward
+    with pytest.raises(ValueError, match=rf"p1: input \(N, C, H, W\) = \({shape[0]}, {shape[1]}, {shape[2]}, {shape[3]}\) "
+                                         r"is empty: C, H and W must be >= 1 \(only N may be 0\)"):
+        f(x, 2, None, padding, name="p1")
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_pooling_accepts_an_empty_batch_as_torch_does(kind):
+    x = np.zeros((0, 3, 5, 4))
+    f_t = F.max_pool2d if kind == "max" else F.avg_pool2d
+    fwd, bwd = ((pooling.maxpool_forward, pooling.maxpool_backward) if kind == "max" else
+                (pooling.avgpool_forward, pooling.avgpool_backward))
+    y, cache = fwd(x, 2, 1, 1)
+    assert y.shape == tuple(f_t(torch.from_numpy(x), 2, 1, 1).shape) == (0, 3, 6, 5)
+    assert bwd(y, cache)[0].shape == x.shape
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize("x_dtype,dy_dtype", [(np.float64, np.float32), (np.float64, np.int64),
+                                              (np.float32, np.float64)])
+def test_pooling_backward_refuses_an_upstream_gradient_of_another_dtype(kind, x_dtype, dy_dtype):
+    fwd, bwd = ((pooling.maxpool_forward, pooling.maxpool_backward) if kind == "max" else
+                (pooling.avgpool_forward, pooling.avgpool_backward))
+    y, cache = fwd(X.astype(x_dtype), 2)
+    with pytest.raises(TypeError, match=rf"{kind}pool: upstream gradient is {np.dtype(dy_dtype)}, "
+                                        rf"expected {np.dtype(x_dtype)}"):
+        bwd(np.ones(y.shape, dtype=dy_dtype), cache)
+    assert bwd(np.ones(y.shape, dtype=x_dtype), cache)[0].dtype == x_dtype

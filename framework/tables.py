@@ -1,0 +1,86 @@
+"""The torch side of the reference's tables, keyed by the same names: dtypes, activations, losses.
+
+    TORCH_DTYPES       numpy float64/float32 <-> torch.float64/float32   (torch_dtype, numpy_dtype)
+    TORCH_ACTIVATIONS  reference.activations.ACTIVATIONS name -> torch module factory
+    TORCH_LOSSES       reference.losses.LOSSES name -> E_in(s[L], x[L], y, loss) in torch (mean over N)
+
+tests/test_conventions.py checks that the keys equal the reference's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from reference.losses import Loss, get_loss
+
+TORCH_DTYPES: dict[np.dtype, torch.dtype] = {
+    np.dtype(np.float64): torch.float64,
+    np.dtype(np.float32): torch.float32,
+}
+
+
+def torch_dtype(dtype) -> torch.dtype:
+    """numpy float32/float64 (or a torch dtype, returned as is) -> torch dtype; others raise TypeError."""
+    if isinstance(dtype, torch.dtype) and dtype in TORCH_DTYPES.values():
+        return dtype
+    try:
+        return TORCH_DTYPES[np.dtype(dtype)]
+    except (KeyError, TypeError):
+        shown = np.dtype(dtype) if isinstance(dtype, type) and issubclass(dtype, np.generic) else dtype
+        raise TypeError(f"no torch twin for dtype {shown}; known: float64, float32") from None
+
+
+def numpy_dtype(dtype: torch.dtype) -> np.dtype:
+    """torch.float32/float64 -> the numpy dtype."""
+    for n, t in TORCH_DTYPES.items():
+        if t == dtype:
+            return n
+    raise TypeError(f"no numpy twin for torch dtype {dtype}; known: float64, float32")
+
+
+class Sign(nn.Module):
+    """theta(s) = sign(s); autograd's derivative is 0 everywhere."""
+
+    def forward(self, s):
+        return torch.sign(s)
+
+
+TORCH_ACTIVATIONS = {
+    "identity": nn.Identity,
+    "sign": Sign,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+}
+
+
+def torch_activation(name: str) -> nn.Module:
+    """The torch module of the reference activation `name`; unknown names raise ValueError."""
+    if name not in TORCH_ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; known activations: {', '.join(sorted(TORCH_ACTIVATIONS))}")
+    return TORCH_ACTIVATIONS[name]()
+
+
+def _squared_error(s_L: torch.Tensor, x_L: torch.Tensor, y: torch.Tensor, loss: Loss) -> torch.Tensor:
+    return ((x_L - y) ** 2).sum(dim=1).mean()
+
+
+def _cross_entropy(s_L: torch.Tensor, x_L: torch.Tensor, y: torch.Tensor, loss: Loss) -> torch.Tensor:
+    # y is (N, d[L]) (class probabilities) or (N,) class indices; both as torch defines them
+    return F.cross_entropy(s_L, y, label_smoothing=loss.label_smoothing)
+
+
+TORCH_LOSSES = {
+    "squared_error": _squared_error,
+    "cross_entropy": _cross_entropy,
+}
+
+
+def torch_loss(loss: Loss | str, s_L: torch.Tensor, x_L: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """E_in of the reference loss `loss` (a Loss or its name) computed by torch, mean over N."""
+    loss = get_loss(loss) if isinstance(loss, str) else loss
+    return TORCH_LOSSES[loss.name](s_L, x_L, y, loss)
+
