@@ -207,6 +207,8 @@ def main(argv=None) -> int:
             raise
         print(f"error: {e}".splitlines()[0], file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return 0
     except KeyboardInterrupt:
         print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr)
         return 130

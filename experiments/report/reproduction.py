@@ -53,17 +53,18 @@ def last_epochs_acc(curves) -> float:
     return float(np.mean(means)) if means else float("nan")
 
 
-def provenance_of(runs: pd.DataFrame) -> dict:
+def provenance_of(runs: pd.DataFrame, source: str = "results/reproduction.csv") -> dict:
     """Where a summary row comes from: the seeds, commits and versions of its runs (each of which
     records its own command and date in results/reproduction.csv)."""
     def distinct(col):
         return " ".join(sorted(map(str, runs[col].unique())))
     return {"seed_list": " ".join(map(str, sorted(runs["seed"].astype(int)))), "run_commits": distinct("commit"),
             "numpy_version": distinct("numpy_version"), "torch_version": distinct("torch_version"),
-            "command": "python -m experiments report (from results/reproduction.csv)"}
+            "command": f"python -m experiments report (from {source})"}
 
 
-def summarise(df: pd.DataFrame, varied: tuple, experiment: str = "seed-mlp") -> pd.DataFrame:
+def summarise(df: pd.DataFrame, varied: tuple, experiment: str = "seed-mlp",
+              source: str = "results/reproduction.csv") -> pd.DataFrame:
     """One row per configuration of the experiment's NumPy runs. Runs of one variant with different
     settings (epochs, subsets) are never pooled: each distinct setting is its own configuration."""
     df = df[(df["impl"] == "numpy") & (df["experiment"] == experiment)].copy()
@@ -81,7 +82,7 @@ def summarise(df: pd.DataFrame, varied: tuple, experiment: str = "seed-mlp") -> 
                "min_test_acc": acc.min(), "max_test_acc": acc.max(), "mean_best_test_acc": g["best_test_acc"].astype(float).mean(),
                f"mean_last{LAST_EPOCHS}_test_acc": last_epochs_acc(g["curve"]),
                "gap_to_study_points": 100 * (acc.mean() - STUDY_ACC), "verdict": verdict(acc.mean(), stuck),
-               **provenance_of(g)}
+               **provenance_of(g, source)}
         out.append(row)
     s = pd.DataFrame(out)
     if len(s):
@@ -127,7 +128,7 @@ def splice_readme(table: str) -> None:
 def report(exp, out) -> pd.DataFrame:
     """Summary CSV and Markdown, curves plot; the README table too when `out` is the official results."""
     df = pd.read_csv(out.table(exp.table))
-    summary = summarise(df, exp.varied, exp.name)
+    summary = summarise(df, exp.varied, exp.name, out.shown(out.table(exp.table)))
     write_csv_atomic(summary, out.root / "reproduction_summary.csv")
     table = markdown(summary, exp.varied)
     (out.root / "reproduction_summary.md").write_text(table)
@@ -138,5 +139,5 @@ def report(exp, out) -> pd.DataFrame:
     plot_curves(runs, out.root / "reproduction_curves.png",
                 f"{exp.name}: mean test accuracy over seeds (NumPy; configurations stuck below 50% not drawn)",
                 lambda d: {v: list(g["curve"]) for v, g in d.groupby("variant", sort=False)})
-    print(summary.to_string())
+    print(markdown(summary, exp.varied))
     return summary

@@ -11,24 +11,19 @@
   includes the Python interpreter, PyTorch and MNIST).
 
 One thread each: torch.set_num_threads(1), and NumPy's OpenBLAS set to one thread through its C
-API (experiments.cnn_mnist.set_blas_threads; OPENBLAS_NUM_THREADS only acts before NumPy's first
+API (experiments.threads.set_blas_threads; OPENBLAS_NUM_THREADS only acts before NumPy's first
 import); the thread counts in effect are written in the notes. Times are medians over `repeats` (the epoch: 1 repeat
 unless quick). Rows: benchmark, impl, dtype, threads, median_s, repeats, unit, notes, peak_mem_mb.
 """
 
 from __future__ import annotations
 
-import os
-
-for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_v, "1")
-
-import time
 import tracemalloc
 
 import numpy as np
 
-from experiments.bench import SEED
+from experiments.bench import SEED, median_time
+from experiments.threads import pin
 
 CONV_LAYERS = (  # (c_in, c_out, H, W)
     (1, 8, 28, 28),
@@ -37,35 +32,13 @@ CONV_LAYERS = (  # (c_in, c_out, H, W)
 BATCH = 64
 
 
-def _median(fn, repeats: int, inner: int = 1) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        times.append((time.perf_counter() - t0) / inner)
-    return float(np.median(times))
-
-
-def _threads_note() -> str:
-    import torch
-
-    from experiments.cnn_mnist import set_blas_threads
-
-    blas = set_blas_threads(1)
-    return (f"NumPy OpenBLAS threads {blas if blas is not None else 'unknown (OPENBLAS_NUM_THREADS=' + str(os.environ.get('OPENBLAS_NUM_THREADS')) + ')'}"
-            f", torch threads {torch.get_num_threads()}")
-
-
 def conv_layer_rows(repeats: int, inner: int) -> list[dict]:
     import torch
     import torch.nn.functional as F
 
     from reference import conv
 
-    torch.set_num_threads(1)
-    threads = _threads_note()
+    threads = pin(1)
     rows = []
     rng = np.random.default_rng(SEED)
     for c_in, c_out, H, W in CONV_LAYERS:
@@ -88,7 +61,8 @@ def conv_layer_rows(repeats: int, inner: int) -> list[dict]:
             F.conv2d(xt, Kt, bt).backward(dst)
 
         name = f"conv {c_in}->{c_out} 5x5 on {H}x{W} batch {BATCH} forward+backward"
-        t_ref, t_torch = _median(reference, repeats, inner), _median(pytorch, repeats, inner)
+        t_ref = median_time(lambda: [reference() for _ in range(inner)], repeats, per=inner, warmup=True)
+        t_torch = median_time(lambda: [pytorch() for _ in range(inner)], repeats, per=inner, warmup=True)
         note = (f"input, kernel and bias gradients; reference/torch = {t_ref / t_torch:.2f}x; "
                 f"{inner} calls per repeat; {threads}")
         rows.append({"benchmark": name, "impl": "numpy-reference", "dtype": "float32", "threads": 1,
@@ -99,30 +73,35 @@ def conv_layer_rows(repeats: int, inner: int) -> list[dict]:
 
 
 def _mnist(dtype: str, n: int):
-    from experiments.cnn_mnist import load_data
+    from experiments.data import load
+    from experiments.kinds.cnn import prepare
 
-    X, y, _, _ = load_data(dtype, train_n=n, test_n=0)
-    return X, y
+    d = prepare({"dtype": dtype, "train_limit": n, "test_limit": 1}, load("mnist"))
+    return d.X_train, d.y_train
 
 
 def epoch_rows(quick: bool) -> list[dict]:
-    import torch
+    import time
 
-    from experiments.cnn_mnist import train_numpy, train_torch
-    from framework.cnn import build_twin
-    from reference import sequential as seq
+    from experiments.engines.sequential import SEQUENTIAL_ENGINES, ImageData
+    from experiments.kinds.cnn import order_for
+    from reference import optim, sequential as seq
 
-    torch.set_num_threads(1)
-    threads = _threads_note()
+    threads = pin(1)
     steps = 50 if quick else 938  # 938 = ceil(60000 / 64): one epoch
     rows = []
     for dtype in ("float32", "float64"):
         X, y = _mnist(dtype, min(60000, steps * BATCH))
         model = seq.lenet()
-        p0, _ = model.init(SEED, np.dtype(dtype))
-        params = [{k: v.copy() for k, v in p.items()} for p in p0]
-        t_np = train_numpy(model, params, X, y, SEED, 1, BATCH, 0.05)
-        t_t = train_torch(build_twin(model, p0), X, y, SEED, 1, BATCH, 0.05)
+        p0, s0 = model.init(SEED, np.dtype(dtype))
+        data, order = ImageData(X, y, X[:0], y[:0]), order_for(SEED, 1, len(y))
+        t = {}
+        for impl, engine in SEQUENTIAL_ENGINES.items():
+            e = engine(model, p0, s0, data, optim.SGD(), lambda epoch: 0.05, BATCH)
+            t0 = time.perf_counter()
+            e.epoch(order, 1)
+            t[impl] = time.perf_counter() - t0
+        t_np, t_t = t["numpy"], t["torch"]
         label = "one epoch (938 steps)" if steps == 938 else f"{steps} steps"
         name = f"lenet() cnn (conv 1->8, 8->16, dense 256->10) sgd batch {BATCH} {label}"
         note = f"MNIST, lr 0.05; reference/torch = {t_np / t_t:.2f}x; {threads}"

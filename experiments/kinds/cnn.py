@@ -1,0 +1,120 @@
+"""Kind "cnn": the LeNet-style Sequential model on MNIST, NumPy reference and PyTorch twin.
+
+With impl "both", one run trains the reference and then its twin from the same initial weights
+(the model's seeded init, copied into the twin) on the same samples in the same order (a
+default_rng(seed) permutation per epoch), with mini-batch SGD on the mean softmax cross-entropy at
+lr * lr_decay^(epoch-1) (an exponential schedule, as torch's ExponentialLR), and records the largest
+difference between their final parameters. Inputs are standardised with the training set's pixel
+mean and standard deviation (LeCun's zero-mean advice).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from experiments.config import check_keys
+from experiments.engines.sequential import SEQUENTIAL_ENGINES, ImageData
+from reference import optim
+from reference.sequential import lenet
+
+TABLE = "cnn_mnist"
+
+
+def _one_of(options):
+    return lambda v: None if v in options else f"must be one of {sorted(options)}"
+
+
+def _at_least(n):
+    return lambda v: None if v >= n else f"must be >= {n}"
+
+
+RUN_KEYS = {
+    "dataset": (str, "dataset", _one_of({"mnist"})),
+    "impl": (str, "implementations trained from the same start: numpy, torch or both", _one_of(
+        {"numpy", "torch", "both"})),
+    "model": (str, "model", _one_of({"lenet"})),
+    "hidden": (int, "hidden dense units after the convolutions (0: none)", _at_least(0)),
+    "epochs": (int, "training epochs", _at_least(1)),
+    "batch_size": (int, "mini-batch size", _at_least(1)),
+    "lr": (float, "learning rate of the first epoch", lambda v: None if v > 0 else "must be > 0"),
+    "lr_decay": (float, "factor per epoch (ExponentialLR's gamma; 1: constant)", lambda v: None if 0 < v <= 1
+                 else "must lie in (0, 1]"),
+    "dtype": (str, "float dtype", _one_of({"float64", "float32"})),
+    "train_limit": (int, "use only the first N training images (0: all)", _at_least(0)),
+    "test_limit": (int, "use only the first N test images (0: all)", _at_least(0)),
+}
+DEFAULTS = {"dataset": "mnist", "impl": "both", "model": "lenet", "hidden": 128, "dtype": "float64",
+            "train_limit": 0, "test_limit": 0}
+QUICK = {"train_limit": 2000, "test_limit": 1000, "epochs": 1}
+
+
+def validate(where: str, run: dict) -> dict:
+    return check_keys(where, run, RUN_KEYS, DEFAULTS)
+
+
+def quick(cfg: dict) -> dict:
+    return {**cfg, **QUICK}
+
+
+def pixel_mean_std(images: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation of the pixels x / 255, from the histogram of the uint8 values."""
+    counts = np.bincount(images.ravel(), minlength=256).astype(np.float64)
+    v = np.arange(256) / 255.0
+    n = counts.sum()
+    mean = float(counts @ v / n)
+    return mean, float(np.sqrt(counts @ (v - mean) ** 2 / n))
+
+
+def prepare_images(images: np.ndarray, mean: float, std: float, dtype) -> np.ndarray:
+    """uint8 (N, H, W) -> (N, 1, H, W) float, (x / 255 - mean) / std."""
+    x = images.astype(np.float64) / 255.0
+    return ((x - mean) / std).astype(dtype)[:, None, :, :]
+
+
+def prepare(cfg: dict, mnist) -> ImageData:
+    """Standardised images; mean and std from the full training set."""
+    mean, std = pixel_mean_std(mnist.train_x)
+    tr, te = slice(None, cfg["train_limit"] or None), slice(None, cfg["test_limit"] or None)
+    return ImageData(prepare_images(mnist.train_x[tr], mean, std, cfg["dtype"]), mnist.train_y[tr].astype(np.int64),
+                     prepare_images(mnist.test_x[te], mean, std, cfg["dtype"]), mnist.test_y[te].astype(np.int64))
+
+
+def order_for(seed: int, epoch: int, n: int) -> np.ndarray:
+    """Epoch `epoch`'s order (from 1): the epoch-th permutation drawn from default_rng(seed)."""
+    rng = np.random.default_rng(seed)
+    for _ in range(epoch - 1):
+        rng.permutation(n)
+    return rng.permutation(n)
+
+
+def max_param_diff(a: dict, b: dict) -> float:
+    """max |a - b| over the parameters of two snapshots."""
+    return max((float(np.max(np.abs(a[k] - b[k]))) for k in a if k.startswith("param.")), default=0.0)
+
+
+def execute(spec, out, *, progress: bool = False, stop_after_epoch: int | None = None) -> list[dict]:
+    from experiments.data import load
+    from experiments.train import train
+
+    cfg, seed = spec.config, spec.seed
+    data = prepare(cfg, load(cfg["dataset"]))
+    n = len(data.y_train)
+    model = lenet(cfg["hidden"] or None, input_shape=data.X_train.shape[1:], classes=10)
+    params0, state0 = model.init(seed, np.dtype(cfg["dtype"]))
+    impls = ("numpy", "torch") if cfg["impl"] == "both" else (cfg["impl"],)
+    results, finals = {}, {}
+    for impl in impls:
+        engine = SEQUENTIAL_ENGINES[impl](model, params0, state0, data, optim.SGD(),
+                                          lambda e: cfg["lr"] * cfg["lr_decay"] ** (e - 1), cfg["batch_size"])
+        final = out.checkpoints / "final" / f"{spec.run_id}.{impl}.npz"
+        results[impl] = train(engine, run_id=f"{spec.run_id}.{impl}", label=f"{spec.label}/{impl}",
+                              epochs=cfg["epochs"], batch_size=cfg["batch_size"], n_train=n,
+                              order_for=lambda e: order_for(seed, e, n),
+                              checkpoint=out.checkpoints / f"{spec.run_id}.{impl}.npz",
+                              curve_path=out.curves(spec.experiment) / f"{spec.variant}__{spec.run_id}.{impl}.csv",
+                              final_path=final, progress=progress, stop_after_epoch=stop_after_epoch)
+        finals[impl] = engine.snapshot()
+    diff = max_param_diff(finals["numpy"], finals["torch"]) if len(finals) == 2 else float("nan")
+    return [{"impl": impl, "model": f"lenet(hidden={cfg['hidden'] or None})", "train_n": n,
+             "test_n": len(data.y_test), "test_acc": r["final_test_acc"], **r,
+             "max_weight_diff_vs_other": diff, "quick": cfg["train_limit"] > 0} for impl, r in results.items()]
