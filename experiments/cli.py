@@ -93,7 +93,7 @@ def cmd_run(args) -> int:
     _, failures = run_grid(specs, out, exp.table, workers=args.workers, scheduler=args.scheduler, progress=True)
     fn = report_for(exp.name)
     if fn is not None and out.table(exp.table).exists():
-        fn(exp, out, specs) if exp.name == "comparison" else fn(exp, out)
+        fn(exp, out, specs)
     if failures:
         print(f"{len(failures)} run(s) failed:\n  " + "\n  ".join(failures), file=sys.stderr)
         return 1

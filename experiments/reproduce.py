@@ -53,7 +53,7 @@ def reproduce(out_dir=None, workers: int = 2, scheduler: str | None = None, quic
         failed += run_grid(specs, out, exp.table, workers=workers, scheduler=scheduler, progress=True)[1]
     exp, _ = specs_of["seed-mlp"]
     summary = reproduction.report(exp, out)
-    comparison.report(*specs_of["comparison"][:1], out, specs_of["comparison"][1])
+    comparison.report(specs_of["comparison"][0], out, specs_of["comparison"][1])
     table = against_committed(summary, pd.read_csv(ROOT / "results" / "reproduction_summary.csv"))
     write_csv_atomic(table, out.root / "against_committed.csv")
     print(f"\nreproduced ({out.shown(out.root)}) against committed (results/), mean final test accuracy:")

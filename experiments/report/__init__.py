@@ -1,6 +1,7 @@
 """Reports: tables and plots built from the results tables, per experiment, into an Outputs folder.
 
-REPORTS maps an experiment name to its report function report(exp, out) -> None. `build(out)`
+REPORTS maps an experiment name to the module of its report function report(exp, out, specs=None)
+(specs: the runs to report, default the declared ones). `build(out)`
 rebuilds every report whose table exists in `out` (no training).
 """
 

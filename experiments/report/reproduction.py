@@ -125,7 +125,7 @@ def splice_readme(table: str) -> None:
     readme.write_text(head + start + "\n" + table + end + tail)
 
 
-def report(exp, out) -> pd.DataFrame:
+def report(exp, out, specs=None) -> pd.DataFrame:
     """Summary CSV and Markdown, curves plot; the README table too when `out` is the official results."""
     df = pd.read_csv(out.table(exp.table))
     summary = summarise(df, exp.varied, exp.name, out.shown(out.table(exp.table)))
