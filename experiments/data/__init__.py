@@ -73,7 +73,7 @@ class Dataset:
 
 def _module(name: str):
     if name == "mnist":
-        from experiments import mnist
+        from experiments.data import mnist
 
         return mnist
     if name == "orl":
