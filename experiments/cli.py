@@ -205,7 +205,9 @@ def main(argv=None) -> int:
     except user_errors() as e:
         if debug:
             raise
-        print(f"error: {e}".splitlines()[0], file=sys.stderr)
+        lines = f"error: {e}".splitlines()
+        more = f" ({len(lines) - 1} more line(s) with --debug)" if len(lines) > 1 else ""
+        print(lines[0] + more, file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0
