@@ -1,8 +1,8 @@
 """A compiled (numba) path for the study's algorithm at mini-batch size 1.
 
-The readable NumPy reference (reference.gradient_descent.sgd_epoch, batch_size=1) costs about 400 us
-per step here and reference.sgd_fast about 120 us, so one 100-epoch run (6 million steps) would take
-13 to 40 minutes. This kernel does the same arithmetic in compiled loops:
+The readable NumPy reference (reference.gradient_descent.sgd_epoch at batch size 1) allocates
+whole matrices at every step, which makes a 100-epoch run (6 million steps) slow (README, "Speed").
+This kernel does the same arithmetic in compiled loops:
 
     s[1] = W[1]^T x[0]         from the non-zero inputs only (a zero input adds exactly 0)
     x[l] = [1; theta(s[l])],   s[l+1] = W[l+1]^T x[l]
@@ -11,7 +11,7 @@ per step here and reference.sgd_fast about 120 us, so one 100-epoch run (6 milli
     W[l] <- W[l] - eta (x[l-1] delta[l]^T)
 
 Each update is rounded as the reference rounds it (eta times the product x_i delta_j); only the order
-of the additions inside each signal differs, so trajectories agree to rounding (tests/test_fast_mlp.py
+of the additions inside each signal differs, so trajectories agree to rounding (tests/test_fast_paths.py
 runs both on real MNIST and records the per-step maximum weight difference).
 
 It is not part of reference/ (which is NumPy only); it is an accelerator for the experiments.
