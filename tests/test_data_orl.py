@@ -66,6 +66,12 @@ def test_clean_pgm_decodes_and_a_genuine_13_10_pair_is_left_alone():
     np.testing.assert_array_equal(got, img)
 
 
+def test_header_comments_are_allowed():
+    img = smooth_image(4)
+    data = b"P5\n# CREATOR: a scanner\n92 # width\n112\n255\n" + img.tobytes()
+    np.testing.assert_array_equal(orl.decode_pgm(data, "c.pgm"), img)
+
+
 def test_crlf_conversion_is_detected_by_length_and_inverted():
     lone = {(3, 4): 10, (50, 60): 10, (111, 91): 10, (20, 20): 13, (90, 1): 13}
     img = plant(smooth_image(1), lone)

@@ -62,7 +62,8 @@ PATCH_FILE = Path(__file__).with_name("orl_cr_patch.json")
 DIR_ENV, SOURCE_ENV = "ORL_DIR", "ORL_SOURCE"
 
 _LF, _CR = 10, 13
-_PGM_HEADER = re.compile(rb"P5\s+(\d+)\s+(\d+)\s+(\d+)\s")
+_SEP = rb"(?:\s|#[^\n]*\n)+"  # whitespace and comment lines between header fields
+_PGM_HEADER = re.compile(rb"P5" + _SEP + rb"(\d+)" + _SEP + rb"(\d+)" + _SEP + rb"(\d+)\s")
 
 
 class ORLError(DataError):
