@@ -24,11 +24,12 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 
 from experiments.progress import progress_bar
+from experiments.threads import THREAD_VARIABLES
 
 ALLOWED_FAILURES = 3  # worker deaths one task may survive before it is reported as failed
 CONNECT_TIMEOUT_S = 3  # an unreachable scheduler is reported after this long
 DASHBOARD_ADDRESS = "127.0.0.1:8787"  # a busy port makes Dask pick another; the link printed is the real one
-WORKER_ENV = {var: "1" for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}
+WORKER_ENV = {var: "1" for var in THREAD_VARIABLES}  # one BLAS/OpenMP thread per single-threaded worker
 
 
 class SchedulerUnreachable(ConnectionError):

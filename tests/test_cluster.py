@@ -241,3 +241,23 @@ def test_progress_bar_counts_runs_and_the_dashboard_line_is_printed(monkeypatch)
     assert text.startswith("dask: 1 worker on a local cluster; "), text
     assert ("dashboard http" in text) == cluster.dashboard_available()
     assert "grid:" in text and [(b.n, b.total, off) for b, off in bars] == [(3, 3, False)]
+
+
+def test_the_benchmark_run_is_a_deterministic_training_that_learns():
+    from experiments.bench.cluster import ShortRun, short_run
+
+    first, again, other = short_run(ShortRun(0, 5)), short_run(ShortRun(0, 5)), short_run(ShortRun(1, 5))
+    assert first == again and first != other
+    assert first["train_accuracy"] > 0.5 > short_run(ShortRun(0, 0))["train_accuracy"]  # 10 classes: chance 0.1
+
+
+@pytest.mark.slow
+def test_the_benchmark_rows_compare_the_paths_on_the_same_results():
+    from experiments.bench.cluster import rows
+
+    out = rows(rounds=1, n_runs=2, epochs=2)
+    assert [(r["path"], r["workers"]) for r in out] == [("direct", 1), ("dask", 1), ("dask", 2), ("dask", 1),
+                                                        ("dask - direct", 1)]
+    assert all(r["seconds"] > 0 for r in out[:4])
+    assert out[2]["ratio"] == pytest.approx(out[1]["seconds"] / out[2]["seconds"])
+    assert out[4]["seconds"] == pytest.approx(out[1]["seconds"] - out[0]["seconds"])
