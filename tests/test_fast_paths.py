@@ -1,7 +1,7 @@
 """The two fast batch-1 trainers against the readable reference, step for step on real MNIST.
 
 - reference.sgd_fast.sgd_epoch_batch1 (NumPy, in place, skips zero inputs in layer 1),
-- experiments.fast_mlp.FastBatch1Trainer (numba, its own copy of W in trainer.W),
+- experiments.engines.compiled_mlp.FastBatch1Trainer (numba, its own copy of W in trainer.W),
 - reference.gradient_descent.sgd_epoch with batch_size=1 (the readable study algorithm).
 
 The three differ only in the order of the additions inside s[1] (and numba's loops), so from the same
@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from experiments.fast_mlp import FastBatch1Trainer
+from experiments.engines.compiled_mlp import FastBatch1Trainer
+from experiments.engines.mlp import CompiledMLP, MLPData, NumpyMLP, TorchMLP, mlp_engine
 from reference.gradient_descent import sgd_epoch
 from reference.network import Architecture, copy_weights, init_weights
 from reference.sgd_fast import sgd_epoch_batch1, sparse_rows
@@ -24,9 +25,9 @@ D = (784, 128, 64, 10)
 
 
 @pytest.fixture(scope="module")
-def mnist_1000(mnist_data):
-    X = mnist_data.train_images[:STEPS].reshape(STEPS, -1).astype(np.float64) / 255.0
-    Y = np.eye(10)[mnist_data.train_labels[:STEPS]]
+def mnist_1000(mnist):
+    X = mnist.train_x[:STEPS].reshape(STEPS, -1).astype(np.float64) / 255.0
+    Y = np.eye(10)[mnist.train_y[:STEPS]]
     return X, Y
 
 
@@ -99,3 +100,36 @@ def test_compiled_trainer_rejects_what_it_cannot_run(mnist_1000):
     trainer = FastBatch1Trainer(arch, init_weights(arch, np.random.default_rng(0)), X[:5], Y[:5])
     with pytest.raises(ValueError, match="eta must be > 0, got 0"):
         trainer.epoch(0.0, np.arange(5))
+
+
+def test_numpy_engine_choice_and_the_compiled_engine_through_the_engine_interface(mnist_1000):
+    """mlp_engine picks the compiled kernel exactly where it applies (batch size 1, float64); through
+    the Engine interface (epoch, snapshot, restore) it follows the readable engine, and restoring a
+    snapshot sets the live weights the kernel trains."""
+    assert mlp_engine("numpy", 1, "float64") is CompiledMLP
+    assert mlp_engine("numpy", 1, "float32") is NumpyMLP and mlp_engine("numpy", 32, "float64") is NumpyMLP
+    assert mlp_engine("torch", 1, "float64") is TorchMLP
+    with pytest.raises(ValueError, match="impl must be 'numpy' or 'torch', got 'jax'"):
+        mlp_engine("jax", 1, "float64")
+    X, Y = mnist_1000
+    labels = Y.argmax(1)
+    data = MLPData(X_train=X, Y_train=Y, X_test=X[:200], labels_train=labels, labels_test=labels[:200])
+    arch = Architecture(D, "sigmoid", "sigmoid", "squared_error")
+    W0 = init_weights(arch, np.random.default_rng(0))
+    readable, compiled = NumpyMLP(arch, W0, data, 0.1, 1), CompiledMLP(arch, W0, data, 0.1, 1)
+    with pytest.raises(ValueError, match="batch size 1 only, got 4"):
+        CompiledMLP(arch, W0, data, 0.1, 4)
+    order = np.random.default_rng(1).permutation(STEPS)
+    start = compiled.snapshot()
+    for e in (1, 2):
+        assert compiled.epoch(order, e) == pytest.approx(readable.epoch(order, e), rel=1e-10)
+        assert max_diff(snapshot_list(compiled), snapshot_list(readable)) < TOL
+    assert compiled.accuracy() == readable.accuracy()
+    compiled.restore(start)
+    assert max_diff(snapshot_list(compiled), W0) == 0.0
+    assert max_diff(compiled.fast.W, W0) == 0.0  # the kernel's own weights were set back
+
+
+def snapshot_list(engine) -> list:
+    snap = engine.snapshot()
+    return [None] + [snap[f"W{l}"] for l in range(1, len(snap) + 1)]
