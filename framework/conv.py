@@ -43,6 +43,12 @@ def torch_pad_order(pad: cs.Pad4) -> tuple[int, int, int, int]:
     return (left, right, top, bottom)
 
 
+def conv2d(x: torch.Tensor, K: torch.Tensor, b: torch.Tensor, stride=1, padding=0) -> torch.Tensor:
+    """The reference's conv.forward in torch: F.pad with the per-side padding, then F.conv2d."""
+    pad = cs.per_side(padding, "conv2d")
+    return F.conv2d(F.pad(x, torch_pad_order(pad)) if any(pad) else x, K, b, stride=stride)
+
+
 class Conv2dTwin(nn.Module):
     """nn.Conv2d with per-side padding: F.pad for the asymmetric remainder, then nn.Conv2d."""
 
@@ -59,7 +65,7 @@ class Conv2dTwin(nn.Module):
             x = F.pad(x, torch_pad_order(self.extra))
         return self.conv(x)
 
-    def load(self, K: np.ndarray, b: np.ndarray) -> "Conv2dTwin":
+    def load(self, K: np.ndarray, b: np.ndarray) -> Conv2dTwin:
         """Copy the reference's (K, b) into the Conv2d (shapes must match; the error names both)."""
         weight, bias = conv_to_torch(K, b)
         if tuple(weight.shape) != tuple(self.conv.weight.shape):

@@ -23,7 +23,8 @@ def linear_to_dense(weight: torch.Tensor, bias: torch.Tensor) -> np.ndarray:
     weight = weight.detach().cpu()
     bias = bias.detach().cpu()
     if weight.ndim != 2 or bias.shape != (weight.shape[0],):
-        raise ValueError(f"weight must be (d_out, d_in) and bias (d_out,), got {tuple(weight.shape)} and {tuple(bias.shape)}")
+        raise ValueError(f"weight must be (d_out, d_in) and bias (d_out,), "
+                         f"got {tuple(weight.shape)} and {tuple(bias.shape)}")
     return np.concatenate([bias.numpy()[None, :], weight.numpy().T], axis=0)
 
 
@@ -31,7 +32,8 @@ def load_into_linear(linear: torch.nn.Linear, W: np.ndarray) -> None:
     """Copy W into an existing nn.Linear (shapes must match; error names both)."""
     weight, bias = dense_to_linear(W)
     if tuple(linear.weight.shape) != tuple(weight.shape):
-        raise ValueError(f"nn.Linear weight is {tuple(linear.weight.shape)} but W gives {tuple(weight.shape)} (W is {W.shape})")
+        raise ValueError(f"nn.Linear weight is {tuple(linear.weight.shape)} but W gives {tuple(weight.shape)} "
+                         f"(W is {W.shape})")
     with torch.no_grad():
         linear.weight.copy_(weight.to(linear.weight.dtype))
         linear.bias.copy_(bias.to(linear.bias.dtype))

@@ -1,8 +1,9 @@
 """The study's network from torch.nn: Linear layers, activations and losses (framework/tables.py).
 
 MLP(arch, W) builds nn.Linear layers holding the same numbers as the reference's W[l]
-(framework.convert), so both compute the same function; the learning rate is eta, as in the study. `signals(x)` returns every s[l] and x[l]
-with gradients retained, so tests can compare the study's delta[l] (= N * dE_in/ds[l]) with autograd.
+(framework.convert), so both compute the same function; the learning rate is eta, as in the study.
+`signals(x)` returns every s[l] and x[l] with gradients retained, so tests can compare the study's
+delta[l] (= N * dE_in/ds[l]) with autograd.
 """
 
 from __future__ import annotations

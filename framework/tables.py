@@ -2,7 +2,7 @@
 
     TORCH_DTYPES       numpy float64/float32 <-> torch.float64/float32   (torch_dtype, numpy_dtype)
     TORCH_ACTIVATIONS  reference.activations.ACTIVATIONS name -> torch module factory
-    TORCH_LOSSES       reference.losses.LOSSES name -> E_in(s[L], x[L], y, loss) in torch (mean over N)
+    TORCH_LOSSES       reference.losses.LOSSES name -> e_n(s[L], x[L], y, loss) in torch (torch_e, torch_loss)
 
 tests/test_conventions.py checks that the keys equal the reference's.
 """
@@ -64,13 +64,14 @@ def torch_activation(name: str) -> nn.Module:
     return TORCH_ACTIVATIONS[name]()
 
 
-def _squared_error(s_L: torch.Tensor, x_L: torch.Tensor, y: torch.Tensor, loss: Loss) -> torch.Tensor:
-    return ((x_L - y) ** 2).sum(dim=1).mean()
+def _squared_error(s_L, x_L, y, loss: Loss, reduction: str) -> torch.Tensor:
+    e = ((x_L - y) ** 2).sum(dim=1)
+    return e if reduction == "none" else e.mean()
 
 
-def _cross_entropy(s_L: torch.Tensor, x_L: torch.Tensor, y: torch.Tensor, loss: Loss) -> torch.Tensor:
+def _cross_entropy(s_L, x_L, y, loss: Loss, reduction: str) -> torch.Tensor:
     # y is (N, d[L]) (class probabilities) or (N,) class indices; both as torch defines them
-    return F.cross_entropy(s_L, y, label_smoothing=loss.label_smoothing)
+    return F.cross_entropy(s_L, y, reduction=reduction, label_smoothing=loss.label_smoothing)
 
 
 TORCH_LOSSES = {
@@ -79,8 +80,13 @@ TORCH_LOSSES = {
 }
 
 
-def torch_loss(loss: Loss | str, s_L: torch.Tensor, x_L: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """E_in of the reference loss `loss` (a Loss or its name) computed by torch, mean over N."""
+def torch_e(loss: Loss | str, s_L: torch.Tensor, x_L: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """e_n of the reference loss `loss` (a Loss or its name) computed by torch: (N,)."""
     loss = get_loss(loss) if isinstance(loss, str) else loss
-    return TORCH_LOSSES[loss.name](s_L, x_L, y, loss)
+    return TORCH_LOSSES[loss.name](s_L, x_L, y, loss, "none")
 
+
+def torch_loss(loss: Loss | str, s_L: torch.Tensor, x_L: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """E_in = (1/N) sum_n e_n, by torch's own reduction='mean'."""
+    loss = get_loss(loss) if isinstance(loss, str) else loss
+    return TORCH_LOSSES[loss.name](s_L, x_L, y, loss, "mean")

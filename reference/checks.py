@@ -41,4 +41,5 @@ def require_upstream(dy, shape: tuple, dtype, name: str) -> None:
     if dy.shape != tuple(shape):
         raise ValueError(f"{name}: upstream gradient has shape {dy.shape}, expected {tuple(shape)}")
     if dy.dtype != np.dtype(dtype):
-        raise TypeError(f"{name}: upstream gradient is {dy.dtype}, expected {np.dtype(dtype)} (the layer output's dtype)")
+        raise TypeError(f"{name}: upstream gradient is {dy.dtype}, expected {np.dtype(dtype)} "
+                        f"(the layer output's dtype)")

@@ -43,8 +43,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from reference.checks import require_finite, require_float, require_upstream
 from reference import conv_shapes as cs
+from reference.checks import require_finite, require_float, require_upstream
 
 
 def pad(x: np.ndarray, p: cs.Pad4) -> np.ndarray:

@@ -28,7 +28,7 @@ tests/test_conv.py and tests/test_pooling.py), naming the layer and the numbers:
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -10,7 +10,7 @@ The sample order of an epoch is a seeded permutation (or the identity without sh
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 

@@ -19,9 +19,9 @@ A loss is an object Loss(name, e, delta) like an activation (one table, LOSSES, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Callable
 
 import numpy as np
 

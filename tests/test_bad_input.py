@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from experiments.equivalence_mlp import network_case
 from experiments.engines.compiled_mlp import FastBatch1Trainer
-from experiments.mlp_run import targets
+from experiments.equivalence.mlp import network_case
+from experiments.kinds.mlp import targets
 from framework.mlp import torch_activation
 from reference.activations import get_activation
 from reference.backprop import backward
@@ -20,6 +20,8 @@ from reference.forward import forward
 from reference.gradient_descent import mini_batches, sgd_epoch
 from reference.network import Architecture, check_weights, init_weights
 from reference.sgd_fast import sgd_epoch_batch1
+
+KNOWN_ACTIVATIONS = r"unknown activation 'softplus'; known activations: identity, relu, sigmoid, sign, tanh"
 
 
 @pytest.fixture
@@ -96,7 +98,8 @@ def test_wrong_target_shape(net):
 def test_weight_matrix_of_the_wrong_shape(net):
     arch, W, x, _ = net
     W_bad = [None, W[1], np.zeros((4, 3))]  # missing the bias row
-    with pytest.raises(ValueError, match=r"W\[2\] has shape \(4, 3\), expected \(5, 3\) = \(d\[1\] \+ 1, d\[2\]\) for d = \(5, 4, 3\)"):
+    with pytest.raises(ValueError, match=r"W\[2\] has shape \(4, 3\), expected \(5, 3\) = "
+                                         r"\(d\[1\] \+ 1, d\[2\]\) for d = \(5, 4, 3\)"):
         forward(arch, W_bad, x)
     W_t = [None, np.ascontiguousarray(W[1].T), W[2]]  # transposed
     with pytest.raises(ValueError, match=r"W\[1\] has shape \(4, 6\), expected \(6, 4\)"):
@@ -105,7 +108,8 @@ def test_weight_matrix_of_the_wrong_shape(net):
 
 def test_wrong_number_of_weight_matrices(net):
     arch, W, x, _ = net
-    with pytest.raises(ValueError, match=r"expected 2 weight matrices W\[1\.\.2\] \(list of 3 with W\[0\] = None\), got a list of 2"):
+    with pytest.raises(ValueError, match=r"expected 2 weight matrices W\[1\.\.2\] "
+                                         r"\(list of 3 with W\[0\] = None\), got a list of 2"):
         forward(arch, W[:2], x)
     with pytest.raises(ValueError, match=r"expected 2 weight matrices .* got a list of 4"):
         check_weights(arch, W + [np.zeros((4, 2))])
@@ -115,7 +119,8 @@ def test_non_finite_or_mixed_dtype_weights(net):
     arch, W, x, _ = net
     W_nan = [None, W[1].copy(), W[2]]
     W_nan[1][3, 2] = np.nan
-    with pytest.raises(ValueError, match=r"W\[1\] contains NaN or inf: 1 non-finite value\(s\), first at index \(3, 2\) = nan"):
+    with pytest.raises(ValueError, match=r"W\[1\] contains NaN or inf: 1 non-finite value\(s\), "
+                                         r"first at index \(3, 2\) = nan"):
         forward(arch, W_nan, x)
     with pytest.raises(TypeError, match=r"all W\[l\] must share one dtype, got \['float32', 'float64'\]"):
         forward(arch, [None, W[1], W[2].astype(np.float32)], x)
@@ -127,7 +132,7 @@ def test_non_finite_or_mixed_dtype_weights(net):
 
 
 def test_unknown_activation_name():
-    with pytest.raises(ValueError, match=r"unknown activation 'softplus'; known activations: identity, relu, sigmoid, sign, tanh"):
+    with pytest.raises(ValueError, match=KNOWN_ACTIVATIONS):
         get_activation("softplus")
     with pytest.raises(ValueError, match=r"unknown activation 'Tanh'"):
         Architecture((3, 2, 1), hidden="Tanh")
@@ -135,7 +140,7 @@ def test_unknown_activation_name():
         Architecture((3, 2, 1), output="softmax")
     with pytest.raises(ValueError, match=r"unknown activation None"):
         get_activation(None)
-    with pytest.raises(ValueError, match=r"unknown activation 'softplus'; known activations: identity, relu, sigmoid, sign, tanh"):
+    with pytest.raises(ValueError, match=KNOWN_ACTIVATIONS):
         torch_activation("softplus")  # the twin rejects the same names
 
 

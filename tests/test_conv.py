@@ -2,7 +2,7 @@
 
 Three-way: our analytic backward, torch autograd through the twin (framework/conv.py), and central
 differences; always with a random upstream gradient and random, non-symmetric kernels and biases.
-float64 to rtol 1e-10 (experiments.compare.tolerances), float32 to torch.testing.assert_close's
+float64 to rtol 1e-10 (experiments.equivalence.check.tolerances), float32 to torch.testing.assert_close's
 tolerances.
 """
 
@@ -17,10 +17,11 @@ import torch.nn.functional as F
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from experiments import equivalence_cnn as eq
-from experiments.compare import central_difference, tolerances
+from experiments.equivalence import cases as eq
+from experiments.equivalence.check import CD_ATOL, CD_RTOL, tolerances
 from framework.conv import Conv2dTwin, conv2d_twin, conv_to_torch, torch_pad_order, torch_to_conv
-from reference import conv, conv_shapes as cs, dense, pooling
+from reference import conv, dense, pooling
+from reference import conv_shapes as cs
 
 QUANTITIES = ("output", "input_grad", "kernel_grad", "bias_grad")
 
@@ -66,7 +67,7 @@ def test_conv_backward_matches_central_differences(case, seed):
     data = eq.conv_data(case, np.float64, seed)
     ours, cd = eq.conv_ours(case, *data), eq.conv_central(case, *data)
     for q in cd:
-        np.testing.assert_allclose(ours[q], cd[q], rtol=eq.CD_RTOL, atol=eq.CD_ATOL, err_msg=f"{case.name} {q}")
+        np.testing.assert_allclose(ours[q], cd[q], rtol=CD_RTOL, atol=CD_ATOL, err_msg=f"{case.name} {q}")
 
 
 @pytest.mark.parametrize("case", eq.CONV_CASES, ids=lambda c: c.name)
@@ -89,7 +90,8 @@ def test_float32_is_at_least_as_accurate_as_torch(case):
     for q in QUANTITIES:
         err_ours = np.abs(ours[q] - exact[q]).max()
         err_torch = np.abs(theirs[q] - exact[q]).max()
-        assert err_ours <= 2 * err_torch + 4 * np.finfo(np.float32).eps * np.abs(exact[q]).max(), (q, err_ours, err_torch)
+        bound = 2 * err_torch + 4 * np.finfo(np.float32).eps * np.abs(exact[q]).max()
+        assert err_ours <= bound, (q, err_ours, err_torch)
 
 
 def test_random_upstream_gradient_is_not_ones():
@@ -292,7 +294,8 @@ def test_conv_refuses_an_empty_spatial_axis_as_torch_does(shape, padding):
     x, K, b = np.zeros(shape), rng.normal(size=(3, 2, 1, 1)), rng.normal(size=3)
     with pytest.raises(RuntimeError):
         F.conv2d(torch.from_numpy(x), torch.from_numpy(K), torch.from_numpy(b), padding=padding)
-    with pytest.raises(ValueError, match=re.escape(f"conv1: input (N, C, H, W) = {shape} is empty: C, H and W must be >= 1")):
+    message = f"conv1: input (N, C, H, W) = {shape} is empty: C, H and W must be >= 1"
+    with pytest.raises(ValueError, match=re.escape(message)):
         conv.forward(x, K, b, padding=padding, name="conv1")
 
 
@@ -334,7 +337,8 @@ def test_conv_refuses_non_finite_kernels_and_biases(bad):
     with pytest.raises(ValueError, match=r"conv: kernel K contains NaN or inf: 1 non-finite value\(s\), "
                                          r"first at index \(1, 0, 1, 0\)"):
         conv.forward(x, Kb, b)
-    with pytest.raises(ValueError, match=r"conv: bias b contains NaN or inf: 1 non-finite value\(s\), first at index \(2,\)"):
+    with pytest.raises(ValueError, match=r"conv: bias b contains NaN or inf: 1 non-finite value\(s\), "
+                                         r"first at index \(2,\)"):
         conv.forward(x, K, bb)
 
 
@@ -357,7 +361,8 @@ def test_dense_layer_checks_dtypes_weights_and_upstream_gradient():
     with pytest.raises(TypeError, match=r"fc: input x is float32 but the weights W are float64"):
         dense.forward(x.astype(np.float32), W, name="fc")
     W[2, 1] = np.inf
-    with pytest.raises(ValueError, match=r"fc: weights W contains NaN or inf: 1 non-finite value\(s\), first at index \(2, 1\)"):
+    with pytest.raises(ValueError, match=r"fc: weights W contains NaN or inf: 1 non-finite value\(s\), "
+                                         r"first at index \(2, 1\)"):
         dense.forward(x, W, name="fc")
 
 

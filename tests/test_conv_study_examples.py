@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from reference import conv, conv_shapes as cs, pooling
+from reference import conv, pooling
+from reference import conv_shapes as cs
 
 
 def correlate(x2d, k2d, stride=1, padding=0):

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from experiments.equivalence_mlp import network_case
-from framework.mlp import MLP, loss as torch_loss, torch_activation
+from experiments.equivalence.mlp import network_case
+from framework.mlp import MLP, torch_activation
+from framework.mlp import loss as torch_loss
 from reference.activations import ACTIVATIONS, get_activation, relu_prime, sign_prime
 from reference.backprop import backward
 from reference.forward import forward, predict

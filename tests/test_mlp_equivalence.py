@@ -1,7 +1,7 @@
 """The study's network against PyTorch (and central finite differences), on generated cases.
 
-Every comparison row comes from experiments.equivalence_mlp, the same functions that write
-results/equivalence.csv, so the report and the tests hold the same tolerances (experiments.compare:
+Every comparison row comes from experiments.equivalence, the same functions that write
+results/equivalence.csv, so the report and the tests hold the same tolerances (experiments.equivalence.check:
 float64 rtol 1e-10, float32 torch.testing.assert_close's tolerances scaled by depth, finite
 differences rtol 1e-6 / atol 1e-8).
 """
@@ -14,7 +14,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from experiments.equivalence_mlp import activation_rows, loss_rows, network_case, network_rows
+from experiments.equivalence.cases import activation_rows, loss_rows
+from experiments.equivalence.mlp import network_case, network_rows
 from framework.convert import dense_to_linear, linear_to_dense, load_into_linear
 from reference.backprop import backward
 from reference.forward import forward
@@ -130,7 +131,7 @@ def test_network_fixed_cases_float64_and_float32(hidden, output, loss, N):
 
 def test_comparison_rows_can_fail():
     """The row machinery flags a wrong gradient: a network whose delta differs is caught."""
-    from experiments.compare import compare
+    from experiments.equivalence.check import compare
 
     a = np.random.default_rng(0).normal(size=(3, 4))
     assert compare("x", "c", "q", a, a.copy())["passed"]
@@ -291,7 +292,8 @@ def test_cross_entropy_with_soft_targets_and_label_smoothing_three_ways(kind, ep
     rng = np.random.default_rng(N * 100 + C)
     s, y = rng.normal(0, 3, size=(N, C)), soft_targets(rng, N, C, kind)
     loss = get_loss("cross_entropy", label_smoothing=eps)
-    E = lambda a: float(np.mean(loss.e(a, a, y)))
+    def E(a):
+        return float(np.mean(loss.e(a, a, y)))
     ours = loss.delta(s, s, y, None) / N
     st_ = torch.tensor(s, requires_grad=True)
     E_t = torch_loss(loss, st_, st_, torch.tensor(y))

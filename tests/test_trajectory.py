@@ -18,18 +18,22 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 
-from experiments.equivalence_mlp import trajectory
+from experiments.equivalence.trajectories import MLP_ATOL as TOL
+from experiments.equivalence.trajectories import mlp_trajectory as trajectory
 
-TOL = 1e-9
 N_TRAIN = 10000
 
 
 @pytest.fixture(scope="module")
-def mnist_subset(mnist_data):
-    return dataclasses.replace(mnist_data, train_images=mnist_data.train_images[:N_TRAIN],
-                               train_labels=mnist_data.train_labels[:N_TRAIN])
+def mnist_subset():
+    from experiments.data import load
+
+    m = load("mnist")
+    return dataclasses.replace(m, images=np.concatenate([m.train_x[:N_TRAIN], m.test_x]),
+                               labels=np.concatenate([m.train_y[:N_TRAIN], m.test_y]), split=N_TRAIN)
 
 
 @pytest.mark.parametrize("variant,steps,batch_size", [

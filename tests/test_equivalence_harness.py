@@ -1,0 +1,49 @@
+"""The equivalence harness itself (experiments/equivalence/): its check can fail, refuses a constant
+upstream gradient, and an official write never shrinks the committed table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments.equivalence import keep_every_row
+from experiments.equivalence.check import check
+
+
+def square_fn(wrong: bool = False):
+    """y = x^2 with its backward (or a transposed, wrong one)."""
+    def fn(a):
+        x = a["x"]
+        back = (lambda dy: {"x": (2 * x * dy).T.copy().reshape(x.shape)}) if wrong else (lambda dy: {"x": 2 * x * dy})
+        return x * x, back
+    return fn
+
+
+NAMES = {"output": "output", "x": "input_grad"}
+
+
+def test_check_passes_a_correct_layer_three_ways_and_fails_a_wrong_backward():
+    rng = np.random.default_rng(0)
+    x, dy = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
+    rows = check("square", "3x4", square_fn(), lambda t: t["x"] ** 2, {"x": x}, dy, NAMES, central=("x",))
+    assert [r["quantity"] for r in rows] == ["output", "input_grad", "input_grad vs central difference"]
+    assert all(r["passed"] for r in rows)
+    bad = check("square", "3x4", square_fn(wrong=True), lambda t: t["x"] ** 2, {"x": x}, dy, NAMES, central=("x",))
+    assert [r["passed"] for r in bad] == [True, False, False]
+
+
+def test_check_refuses_a_constant_upstream_gradient():
+    x = np.random.default_rng(1).normal(size=(2, 3))
+    with pytest.raises(ValueError, match="upstream gradient must be random, got all entries equal to 1.0"):
+        check("square", "2x3", square_fn(), lambda t: t["x"] ** 2, {"x": x}, np.ones((2, 3)), NAMES)
+
+
+def test_an_official_write_never_drops_a_committed_row(tmp_path):
+    key = ["component", "case", "dtype", "quantity"]
+    old = pd.DataFrame([["conv", "a", "float64", "output"], ["conv", "b", "float64", "output"]], columns=key)
+    path = tmp_path / "equivalence.csv"
+    old.to_csv(path, index=False)
+    keep_every_row(pd.concat([old, old.assign(case="c")]), path)  # more rows: fine
+    with pytest.raises(ValueError, match=r"lack 1 of its rows, e.g. \[\('conv', 'b', 'float64', 'output'\)\]"):
+        keep_every_row(old.iloc[:1], path)
