@@ -1,27 +1,35 @@
-"""The report: summary statistics, verdicts, context rows, the Markdown table and the README splice,
-computed from small synthetic result tables (no training)."""
+"""The seed-mlp report (experiments.report.reproduction): summary statistics, verdicts, context rows,
+the Markdown table and the README splice, computed from small synthetic result tables (no training).
+Runs with different settings (epochs, subsets) are never pooled into one configuration."""
 
 from __future__ import annotations
+
+import io
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import report
+from experiments.outputs import Outputs
+from experiments.report import reproduction as report
 
-BASE = {"hidden": "tanh", "output": "tanh", "loss": "squared_error", "targets": "onehot", "init": "lecun_normal",
-        "init_gain": 1.0, "input_scaling": "unit", "shuffle": True, "epochs": 100, "impl": "numpy", "quick": False,
-        "status": "ok", "commit": "abc123", "numpy_version": "2.4.6", "torch_version": "2.14.1"}
+VARIED = ("hidden", "output", "loss_scale")
+BASE = {"experiment": "seed-mlp", "hidden": "tanh", "output": "tanh", "loss": "squared_error", "targets": "onehot",
+        "init": "lecun_normal", "init_gain": 1.0, "input_scaling": "unit", "shuffle": True, "loss_scale": 1.0,
+        "epochs": 100, "train_limit": 0, "test_limit": 0, "impl": "numpy", "quick": False, "status": "ok",
+        "commit": "abc123", "numpy_version": "2.4.6", "torch_version": "2.14.1"}
 
 
 def runs(tmp_path, variant: str, finals: list, curve_tail: list | None = None, **changed) -> list:
     rows = []
     for seed, acc in enumerate(finals):
-        curve = tmp_path / f"{variant}__{seed}.csv"
+        curve = tmp_path / f"{variant}__{changed.get('epochs', 100)}__{seed}.csv"
         tail = curve_tail if curve_tail is not None else [acc]
-        pd.DataFrame({"epoch": range(1, 21), "test_acc": [0.5] * (20 - len(tail)) + list(tail)}).to_csv(curve, index=False)
-        rows.append({**BASE, **changed, "variant": variant, "seed": seed, "final_test_acc": acc, "best_test_acc": acc + 0.01,
-                     "curve": curve.name})
+        pd.DataFrame({"epoch": range(1, 21), "test_acc": [0.5] * (20 - len(tail)) + list(tail)}).to_csv(curve,
+                                                                                                       index=False)
+        rows.append({**BASE, **changed, "variant": variant, "seed": seed, "final_test_acc": acc,
+                     "best_test_acc": acc + 0.01, "curve": curve.name})
     return rows
 
 
@@ -29,30 +37,31 @@ def runs(tmp_path, variant: str, finals: list, curve_tail: list | None = None, *
 def table(tmp_path, monkeypatch):
     monkeypatch.setattr(report, "ROOT", tmp_path)
     rows = (runs(tmp_path, "base", [0.11, 0.10, 0.12])
-            + runs(tmp_path, "close", [0.9420, 0.9430, 0.9440], curve_tail=[0.93] * 5 + [0.95] * 5, output="sigmoid", loss_scale=1.0)
-            + runs(tmp_path, "high", [0.98, 0.98, 0.98], hidden="sigmoid", loss_scale=1.0)
+            + runs(tmp_path, "close", [0.9420, 0.9430, 0.9440], curve_tail=[0.93] * 5 + [0.95] * 5, output="sigmoid")
+            + runs(tmp_path, "high", [0.98, 0.98, 0.98], hidden="sigmoid")
             + runs(tmp_path, "short", [0.90, 0.91], loss_scale=0.5)
-            + [{**BASE, "variant": "torch-only", "impl": "torch", "seed": 0, "final_test_acc": 0.5, "best_test_acc": 0.5, "curve": "x"}])
-    df = pd.DataFrame(rows)
-    df.loc[df["variant"] == "base", "loss_scale"] = np.nan  # rows written before loss_scale existed
-    return df
+            + [{**BASE, "variant": "torch-only", "impl": "torch", "seed": 0, "final_test_acc": 0.5,
+                "best_test_acc": 0.5, "curve": "x"}]
+            + [{**BASE, "experiment": "other", "variant": "close", "seed": 7, "final_test_acc": 0.2,
+                "best_test_acc": 0.2, "curve": "x"}])
+    return pd.DataFrame(rows)
 
 
 def test_summary_statistics_verdicts_and_order(table):
-    s = report.summarise(table).set_index("configuration")
+    s = report.summarise(table, VARIED).set_index("configuration")
     assert "torch-only" not in s.index  # the summary is of the NumPy reference runs
     close = s.loc["close"]
-    assert close["seeds"] == 3
+    assert close["seeds"] == 3  # the other experiment's 'close' run is not counted
     assert close["mean_test_acc"] == pytest.approx(0.9430)
     assert close["std_test_acc"] == pytest.approx(0.001)
     assert close["gap_to_study_points"] == pytest.approx(0.03)
     assert close["verdict"] == "within 0.3 points"
     assert close["mean_last10_test_acc"] == pytest.approx(0.94)
     assert (close["seed_list"], close["run_commits"], close["numpy_version"]) == ("0 1 2", "abc123", "2.4.6")
+    assert (close["hidden"], close["output"], close["loss_scale"]) == ("tanh", "sigmoid", 1.0)
     assert s.loc["high", "verdict"] == "exceeds"
     assert s.loc["short", "verdict"] == "falls short"
     assert s.loc["base", "verdict"] == "diverged/stuck"
-    assert s.loc["base", "loss_scale"] == 1.0  # filled with the default the run used
     # closest first, context rows last
     assert list(s.index[:4]) == ["close", "high", "short", "base"]
     assert all(c.startswith("[context]") for c in s.index[4:]) and len(s.index[4:]) == len(report.ANCHORS)
@@ -60,19 +69,34 @@ def test_summary_statistics_verdicts_and_order(table):
 
 def test_a_diverged_seed_makes_the_configuration_diverged(table):
     table.loc[(table["variant"] == "close") & (table["seed"] == 1), "status"] = "diverged"
-    s = report.summarise(table).set_index("configuration")
+    s = report.summarise(table, VARIED).set_index("configuration")
     assert s.loc["close", "verdict"] == "diverged/stuck"
 
 
+def test_runs_with_other_epochs_or_subsets_are_never_pooled(table, tmp_path):
+    """A 3-epoch run of a variant beside its 100-epoch runs is its own configuration (the 3 seeds of 100
+    epochs keep their mean), and so is a run on a training subset."""
+    extra = pd.DataFrame(runs(tmp_path, "close", [0.80], output="sigmoid", epochs=3)
+                         + runs(tmp_path, "high", [0.70], hidden="sigmoid", train_limit=2000))
+    s = report.summarise(pd.concat([table, extra], ignore_index=True), VARIED).set_index("configuration")
+    full, short = s.loc["close (epochs=100, train_limit=0)"], s.loc["close (epochs=3, train_limit=0)"]
+    assert (full["seeds"], full["epochs"], full["mean_test_acc"]) == (3, 100, pytest.approx(0.9430))
+    assert (short["seeds"], short["epochs"], short["mean_test_acc"]) == (1, 3, pytest.approx(0.80))
+    assert s.loc["high (epochs=100, train_limit=0)", "mean_test_acc"] == pytest.approx(0.98)
+    assert s.loc["high (epochs=100, train_limit=2000)", "mean_test_acc"] == pytest.approx(0.70)
+    assert "close" not in s.index and "high" not in s.index
+    assert s.loc["short", "seeds"] == 2  # variants with one setting keep their plain name
+
+
 def test_markdown_names_what_changed_and_counts_seeds_as_integers(table):
-    md = report.markdown(report.summarise(table))
+    md = report.markdown(report.summarise(table, VARIED), VARIED)
     lines = md.splitlines()
-    close = next(l for l in lines if l.startswith("| close |"))
+    close = next(line for line in lines if line.startswith("| close |"))
     assert "| output=sigmoid | 3 | 94.30% | 0.10 | +0.03 | within 0.3 points | 94.00% |" in close
-    assert next(l for l in lines if l.startswith("| short |")).split(" | ")[1] == "loss_scale=0.5"
-    assert next(l for l in lines if l.startswith("| base |")).split(" | ")[1] == "(base)"
+    assert next(line for line in lines if line.startswith("| short |")).split(" | ")[1] == "loss_scale=0.5"
+    assert next(line for line in lines if line.startswith("| base |")).split(" | ")[1] == "(base)"
     assert "| LeCun et al. 1998: 3-layer NN 300+100 hidden units, squared error | (published) | | 96.95% |" in md
-    assert all(l.count("|") == lines[0].count("|") for l in lines)
+    assert all(line.count("|") == lines[0].count("|") for line in lines)
 
 
 def test_readme_splice_replaces_only_the_marked_table(tmp_path, monkeypatch):
@@ -86,6 +110,27 @@ def test_readme_splice_replaces_only_the_marked_table(tmp_path, monkeypatch):
         report.splice_readme("| new |\n")
 
 
+def test_the_report_of_an_output_folder_never_touches_the_readme(table, tmp_path, monkeypatch):
+    """report(exp, out) writes the summary (CSV, Markdown, plot) into out.root; only the official
+    results splice the README table."""
+    exp = SimpleNamespace(name="seed-mlp", table="reproduction", varied=VARIED)
+    out = Outputs(tmp_path / "out", official=False)
+    out.root.mkdir()
+    table.to_csv(out.table("reproduction"), index=False)
+    spliced = []
+    monkeypatch.setattr(report, "splice_readme", spliced.append)
+    summary = report.report(exp, out)
+    assert spliced == []
+    assert sorted(p.name for p in out.root.iterdir()) == ["reproduction.csv", "reproduction_curves.png",
+                                                          "reproduction_summary.csv", "reproduction_summary.md"]
+    pd.testing.assert_frame_equal(pd.read_csv(out.root / "reproduction_summary.csv"),
+                                  pd.read_csv(io.StringIO(summary.to_csv(index=False))))
+    assert (out.root / "reproduction_summary.md").read_text() == report.markdown(summary, VARIED)
+    official = Outputs(out.root, official=True)
+    report.report(exp, official)
+    assert spliced == [report.markdown(summary, VARIED)]
+
+
 @pytest.mark.parametrize("mean,expected", [(0.9457, "within 0.3 points"), (0.9397, "within 0.3 points"),
                                            (0.9458, "exceeds"), (0.9396, "falls short")])
 def test_the_0_3_point_window_is_inclusive(mean, expected):
@@ -93,5 +138,5 @@ def test_the_0_3_point_window_is_inclusive(mean, expected):
 
 
 def test_standard_error_of_the_mean(table):
-    s = report.summarise(table).set_index("configuration")
+    s = report.summarise(table, VARIED).set_index("configuration")
     assert s.loc["close", "sem_test_acc"] == pytest.approx(0.001 / np.sqrt(3))
