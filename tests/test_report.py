@@ -104,7 +104,8 @@ def test_readme_splice_replaces_only_the_marked_table(tmp_path, monkeypatch):
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- reproduction-table:start -->\nold\n<!-- reproduction-table:end -->\noutro\n")
     report.splice_readme("| new |\n")
-    assert readme.read_text() == "intro\n<!-- reproduction-table:start -->\n| new |\n<!-- reproduction-table:end -->\noutro\n"
+    assert readme.read_text() == ("intro\n<!-- reproduction-table:start -->\n| new |\n"
+                                  "<!-- reproduction-table:end -->\noutro\n")
     readme.write_text("no markers here\n")
     with pytest.raises(SystemExit, match="lacks the markers"):
         report.splice_readme("| new |\n")
