@@ -59,6 +59,12 @@ def twin_state(twin: nn.Sequential, model: seq.Sequential) -> list[dict]:
     return [twin_of(l).read_state(m) for m, l in zip(twin, model.layers)]
 
 
+def share_randomness(twin: nn.Sequential, model: seq.Sequential, caches: list) -> None:
+    """Give the twin's layers the randomness (dropout masks) of the reference forward pass that made caches."""
+    for m, l, c in zip(twin, model.layers, caches):
+        twin_of(l).share(m, c)
+
+
 def loss_and_grads(twin: nn.Sequential, model: seq.Sequential, x: np.ndarray,
                    labels: np.ndarray) -> seq.LossAndGrads:
     """E_in = F.cross_entropy(twin(x), labels) (mean), its gradients, s[L] and the state, in the

@@ -33,11 +33,11 @@ descent is optim.SGD() (no momentum, no weight decay).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 
-from reference import conv, conv_shapes as cs, dense, flatten, pooling
+from reference import batchnorm as bn, conv, conv_shapes as cs, dense, dropout, flatten, pooling
 from reference.activations import get_activation
 from reference.losses import cross_entropy, cross_entropy_grad
 
@@ -170,6 +170,86 @@ class Dense:
         return dense.backward(dy, cache)
 
 
+@dataclass(frozen=True)
+class BatchNorm:
+    """Batch normalisation over channel axis 1 (reference/batchnorm.py), PyTorch's defaults.
+
+    params {"gamma", "beta"} (C,) when affine; state {"running_mean", "running_var" (C,),
+    "num_batches_tracked" (a numpy int64)} when track_running_stats (updated by train-mode forward
+    passes only).
+    """
+
+    num_features: int
+    eps: float = 1e-5
+    momentum: float | None = 0.1
+    affine: bool = True
+    track_running_stats: bool = True
+    name: str = "batchnorm"
+    input_ndims: ClassVar[tuple[int, ...]] = (2, 3, 4)
+
+    def init(self, rng, dtype) -> tuple[dict, dict]:
+        C = self.num_features
+        params = {"gamma": np.ones(C, dtype=dtype), "beta": np.zeros(C, dtype=dtype)} if self.affine else {}
+        state = ({"running_mean": np.zeros(C, dtype=dtype), "running_var": np.ones(C, dtype=dtype),
+                  "num_batches_tracked": np.int64(0)} if self.track_running_stats else {})
+        return params, state
+
+    def forward(self, x, params, state, *, train: bool, rng=None):
+        bn.check_input(x, self.num_features, self.input_ndims, self.name)
+        gamma, beta = (params["gamma"], params["beta"]) if self.affine else (None, None)
+        if train or not self.track_running_stats:
+            mu, var = bn.batch_statistics(x, self.eps, self.name)
+            y, cache = bn.forward(x, gamma, beta, mu, var, self.eps, True, self.name)
+            if train and self.track_running_stats:
+                state = bn.updated_running_stats(state, mu, var, bn.values_per_channel(x), self.momentum)
+            return y, cache, state
+        y, cache = bn.forward(x, gamma, beta, state["running_mean"], state["running_var"], self.eps, False, self.name)
+        return y, cache, state
+
+    def backward(self, dy, cache, need_dx: bool = True):
+        return bn.backward(dy, cache)
+
+
+@dataclass(frozen=True)
+class BatchNorm1d(BatchNorm):
+    """nn.BatchNorm1d: inputs (N, C) or (N, C, L)."""
+
+    input_ndims: ClassVar[tuple[int, ...]] = (2, 3)
+
+
+@dataclass(frozen=True)
+class BatchNorm2d(BatchNorm):
+    """nn.BatchNorm2d: inputs (N, C, H, W)."""
+
+    input_ndims: ClassVar[tuple[int, ...]] = (4,)
+
+
+@dataclass(frozen=True)
+class Dropout:
+    """Inverted dropout (reference/dropout.py); the train-mode mask is drawn from the forward's rng."""
+
+    p: float = 0.5
+    name: str = "dropout"
+
+    def __post_init__(self):
+        dropout.check_p(self.p, self.name)
+
+    def init(self, rng, dtype) -> tuple[dict, dict]:
+        return {}, {}
+
+    def forward(self, x, params, state, *, train: bool, rng=None):
+        mask = None
+        if train and 0 < self.p < 1:
+            if rng is None:
+                raise ValueError(f"{self.name}: train mode with p = {self.p} needs an rng to draw the mask from")
+            mask = dropout.draw_mask(rng, x.shape, self.p)
+        y, cache = dropout.forward(x, self.p, train, mask, self.name)
+        return y, cache, state
+
+    def backward(self, dy, cache, need_dx: bool = True):
+        return dropout.backward(dy, cache)
+
+
 def one_hot(labels: np.ndarray, classes: int, dtype) -> np.ndarray:
     """y (N, classes) with y[n, labels[n]] = 1."""
     labels = np.asarray(labels)
@@ -238,12 +318,17 @@ class Sequential:
     def loss_and_grads(self, x: np.ndarray, labels: np.ndarray, params: list[dict], state: list[dict], *,
                        train: bool = True, rng: np.random.Generator | None = None) -> LossAndGrads:
         """E_in = mean softmax cross-entropy, its gradients for every parameter, s[L] and the new state."""
+        return self.forward_backward(x, labels, params, state, train=train, rng=rng)[0]
+
+    def forward_backward(self, x: np.ndarray, labels: np.ndarray, params: list[dict], state: list[dict], *,
+                         train: bool = True, rng: np.random.Generator | None = None) -> tuple[LossAndGrads, list]:
+        """loss_and_grads and the forward pass's caches (which hold what the layers drew, e.g. dropout masks)."""
         s_L, caches, state = self.forward(x, params, state, train=train, rng=rng)
         y = one_hot(labels, s_L.shape[1], s_L.dtype)
         E = float(np.mean(cross_entropy(s_L, y)))
         ds_L = cross_entropy_grad(s_L, y) / s_L.shape[0]
         _, grads = self.backward(ds_L, caches, need_input_grad=False)
-        return LossAndGrads(E, grads, s_L, state)
+        return LossAndGrads(E, grads, s_L, state), caches
 
     def predict(self, x: np.ndarray, params: list[dict], state: list[dict], batch_size: int = 1000) -> np.ndarray:
         """argmax_j s[L]_j for every sample, in eval mode, computed in batches."""

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from experiments import equivalence_cnn as eq
-from experiments.compare import tolerances
+from experiments.equivalence import cnn as eq
+from experiments.equivalence.check import CD_ATOL, CD_RTOL, tolerances
+from experiments.equivalence.trajectories import CNN_ATOL, cnn_trajectory, flat_params
 from framework import cnn as tcnn
 from framework.optim import torch_optimizer
 from reference import flatten, optim, sequential as seq
@@ -68,7 +69,7 @@ def test_small_cnn_with_every_layer_kind_three_ways():
     assert_all_close(ours, eq.cnn_torch(model, params, x, labels), np.float64, len(model.layers))
     cd = eq.cnn_central(model, params, x, labels)
     for q in cd:
-        np.testing.assert_allclose(ours[q], cd[q], rtol=eq.CD_RTOL, atol=eq.CD_ATOL, err_msg=q)
+        np.testing.assert_allclose(ours[q], cd[q], rtol=CD_RTOL, atol=CD_ATOL, err_msg=q)
 
 
 def test_loss_and_grads_is_cross_entropy_mean_and_matches_backward(mnist8):
@@ -99,14 +100,12 @@ def test_relu_exactly_at_zero_has_derivative_zero_like_torch():
 
 
 def test_trajectory_200_sgd_steps_on_mnist_stays_within_1e_8():
-    from experiments.cnn_mnist import load_data
-
-    X, y, _, _ = load_data("float64", train_n=3200, test_n=0)
-    diffs = eq.trajectory(steps=200, batch_size=16, lr=0.05, data=(X, y))
+    X, y = eq.mnist_images(np.float64)
+    diffs = cnn_trajectory(steps=200, batch_size=16, lr=0.05, data=(X[:3200], y[:3200]))
     assert diffs.shape == (201,)
     assert diffs[0] == 0.0
     print(f"per-step max parameter difference: max {diffs.max():.3e}, last {diffs[-1]:.3e}")
-    assert diffs.max() <= eq.TRAJ_ATOL, np.argmax(diffs > eq.TRAJ_ATOL)
+    assert diffs.max() <= CNN_ATOL, np.argmax(diffs > CNN_ATOL)
 
 
 def test_trajectory_detects_a_wrong_update():
@@ -120,8 +119,7 @@ def test_trajectory_detects_a_wrong_update():
     optim.SGD().step(params, grads, optim.SGD().init(params), 0.05)
     tcnn.loss_and_grads(twin, model, X[:16], y[:16])
     torch_optimizer(optim.SGD(), twin, 0.05 * (1 + 1e-6)).step()
-    from experiments.cnn_mnist import max_param_diff
-    assert max_param_diff(params, tcnn.twin_params(twin, model)) > eq.TRAJ_ATOL * 1e-3
+    assert np.max(np.abs(flat_params(params) - flat_params(tcnn.twin_params(twin, model)))) > CNN_ATOL * 1e-3
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,8 +188,8 @@ def test_sgd_update_and_predict():
 def test_every_layer_type_has_a_registered_twin():
     from framework.layers import TWINS, twin_of
 
-    kinds = {v for v in vars(seq).values() if isinstance(v, type) and hasattr(v, "forward") and v is not seq.Sequential
-             and v is not seq.Stateless}
+    kinds = {v for v in vars(seq).values() if isinstance(v, type) and hasattr(v, "forward")
+             and v not in (seq.Sequential, seq.Stateless, seq.BatchNorm)}
     assert kinds <= set(TWINS), kinds - set(TWINS)
     with pytest.raises(TypeError, match="no torch twin registered for layer"):
         twin_of(object())

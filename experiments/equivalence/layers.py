@@ -1,0 +1,332 @@
+"""Equivalence rows for batch normalisation, dropout, optimizers and schedules (results/equivalence.csv).
+
+Layers (reference/batchnorm.py, dropout.py through the Sequential layers of reference/sequential.py,
+against their twins from the registry framework/layers.py), in float64 and float32, with a random
+upstream gradient (never ones), inputs of non-zero mean and non-unit spread, and random gamma, beta
+and running statistics (never the initial 1, 0, 0, 1):
+
+    batchnorm1d / batchnorm2d   output, input_grad, grad gamma, grad beta (affine), and the state
+                                after the pass: running_mean, running_var, num_batches_tracked
+    dropout                     output, input_grad, with the reference's mask handed to the twin
+
+plus, in float64, "<q> vs central difference" for input_grad and every parameter gradient:
+(f(a + h) - f(a - h)) / 2h of f = sum(upstream * output), h = 1e-6, in the same mode (train-mode
+batch normalisation differentiates through the batch statistics). Their tolerance: rtol 1e-6 and
+atol at least the rounding bound 2 eps sum|terms of f| / 2h (written in the row).
+
+Running statistics: 50 train-mode passes on fresh random batches, then the state and an eval-mode
+output, against torch's buffers (case "..._50steps").
+
+Trajectories (quantity "trajectory"): a small CNN with batch normalisation and dropout
+(small_bn_cnn: conv, ReLU, BatchNorm2d, max-pool, flatten, dropout, dense, tanh, BatchNorm1d,
+dropout, dense) and its twin start from identical weights and see identical batches and dropout
+masks (the reference draws them, the twin is handed them) for 500 steps in float64, with
+SGD (momentum, nesterov, weight decay) under StepLR, Adam under ExponentialLR and AdamW under
+CosineAnnealingLR, each the reference's (reference/optim.py, schedules.py) against torch.optim's
+optimizer and torch.optim.lr_scheduler's scheduler. Three rows per run compare every parameter,
+the running statistics and the optimizer state (step count, momentum buffers, Adam's moments)
+after every step: max_abs_err is the largest difference over all steps, tolerance 1e-9 absolute.
+The learning rates keep training out of the chaotic regime (too large a step with momentum), where
+rounding differences between any two correct implementations grow exponentially.
+
+Tolerances otherwise as experiments/equivalence/check.py: float64 rtol 1e-10 / atol 1e-12; float32
+assert_close's (1.3e-6, 1e-5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from experiments.equivalence.check import central_difference, central_rows, compare, require_random
+from framework import cnn as tcnn
+from framework.cnn import torch_dtype
+from framework.layers import twin_of
+from framework.optim import optimizer_state, torch_optimizer, torch_scheduler
+from reference import optim, schedules, sequential as seq
+
+TRAJ_ATOL = 1e-9
+DTYPES = (np.float64, np.float32)
+STATE_KEYS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+@dataclass(frozen=True)
+class LayerCase:
+    layer: object
+    x_shape: tuple
+    train: bool
+
+    @property
+    def component(self) -> str:
+        return type(self.layer).__name__.lower()
+
+    @property
+    def name(self) -> str:
+        l = self.layer
+        shape = "x".join(str(n) for n in self.x_shape)
+        mode = "train" if self.train else "eval"
+        if isinstance(l, seq.Dropout):
+            return f"p{l.p}_{shape}_{mode}"
+        extra = "" if l.affine else "_noaffine"
+        extra += "" if l.track_running_stats else "_untracked"
+        extra += "" if l.momentum == 0.1 else f"_momentum{l.momentum}"
+        extra += "" if l.eps == 1e-5 else f"_eps{l.eps:g}"
+        return f"{shape}_{mode}{extra}"
+
+
+def layer_cases(quick: bool = False) -> tuple[LayerCase, ...]:
+    """Batch sizes 2 and 7, channels 1 and 5, affine on and off, train and eval; dropout p 0, 0.3, 1."""
+    cases = []
+    for cls, spatial in ((seq.BatchNorm1d, ()), (seq.BatchNorm2d, (3, 4))):
+        for N in (2, 7):
+            for C in (1, 5):
+                for affine in (True, False):
+                    for train in (True, False):
+                        cases.append(LayerCase(cls(C, affine=affine, name=cls.__name__.lower()), (N, C) + spatial, train))
+    cases += [
+        LayerCase(seq.BatchNorm1d(5, momentum=None, eps=1e-3, name="batchnorm1d"), (7, 5, 3), True),
+        LayerCase(seq.BatchNorm2d(5, momentum=0.3, name="batchnorm2d"), (2, 5, 4, 3), True),
+        LayerCase(seq.BatchNorm2d(5, track_running_stats=False, name="batchnorm2d"), (2, 5, 3, 4), False),
+        LayerCase(seq.BatchNorm1d(1, name="batchnorm1d"), (1, 1, 2), True),  # m = 2 from the length axis
+    ]
+    for p in (0.0, 0.3, 0.5, 1.0):
+        cases.append(LayerCase(seq.Dropout(p), (7, 5, 3, 4), True))
+    cases += [LayerCase(seq.Dropout(0.5), (2, 5), True), LayerCase(seq.Dropout(0.5), (7, 5, 3, 4), False)]
+    return tuple(cases[::5]) if quick else tuple(cases)
+
+
+def randomised_layer(layer, dtype, rng: np.random.Generator) -> tuple[dict, dict]:
+    """layer.init with gamma ~ 1 + N(0, 0.5^2), beta ~ N(0, 1), running mean ~ N(0, 1), running var in [0.5, 2]."""
+    params, state = layer.init(rng, dtype)
+    params = {k: (v + (0.5 if k == "gamma" else 1.0) * rng.normal(size=v.shape)).astype(dtype) for k, v in params.items()}
+    if state:
+        C = state["running_mean"].shape[0]
+        state = {"running_mean": rng.normal(size=C).astype(dtype), "running_var": rng.uniform(0.5, 2.0, C).astype(dtype),
+                 "num_batches_tracked": np.int64(3)}
+    return params, state
+
+
+def case_data(case: LayerCase, dtype, seed: int = 0):
+    """x (mean 1.5, spread 2), params, state, the upstream gradient dy, and the forward's rng seed."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(1.5, 2.0, size=case.x_shape).astype(dtype)
+    params, state = randomised_layer(case.layer, dtype, rng)
+    dy = rng.normal(size=case.x_shape).astype(dtype)
+    return x, params, state, dy, seed + 1
+
+
+def state_quantities(state: dict) -> dict:
+    return {f"state {k}": np.asarray(state[k]).reshape(-1) for k in STATE_KEYS if k in state}
+
+
+def layer_ours(case: LayerCase, x, params, state, dy, rng_seed) -> tuple[dict, object]:
+    """Our forward and backward: quantities by name, and the cache (it holds the dropout mask)."""
+    y, cache, new_state = case.layer.forward(x, params, state, train=case.train, rng=np.random.default_rng(rng_seed))
+    dx, grads = case.layer.backward(dy, cache)
+    out = {"output": y, "input_grad": dx, **{f"grad {k}": v for k, v in grads.items()}}
+    return {**out, **state_quantities(new_state)}, cache
+
+
+def layer_torch(case: LayerCase, x, params, state, dy, cache) -> dict:
+    """The twin's forward and autograd backward on the same data (and the same dropout mask)."""
+    twin = twin_of(case.layer)
+    m = twin.build(case.layer, params, state, torch_dtype(x.dtype))
+    m.train(case.train)
+    twin.share(m, cache)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    y = m(xt)
+    y.backward(torch.from_numpy(dy))
+    out = {"output": y.detach().numpy(), "input_grad": xt.grad.numpy()}
+    out.update({f"grad {k}": v for k, v in twin.read(m, lambda p: p.grad).items()})
+    return {**out, **state_quantities(twin.read_state(m))}
+
+
+def layer_central(case: LayerCase, x, params, state, dy, rng_seed) -> tuple[dict, float]:
+    """Central differences of f = sum(dy * y) for the input and every parameter, and sum|dy * y|."""
+    x, params = x.copy(), {k: v.copy() for k, v in params.items()}
+
+    def f():
+        y = case.layer.forward(x, params, state, train=case.train, rng=np.random.default_rng(rng_seed))[0]
+        return float(np.sum(dy * y))
+
+    out = {"input_grad": central_difference(f, x)}
+    out.update({f"grad {k}": central_difference(f, v) for k, v in params.items()})
+    y = case.layer.forward(x, params, state, train=case.train, rng=np.random.default_rng(rng_seed))[0]
+    return out, float(np.sum(np.abs(dy * y)))
+
+
+def layer_rows(case: LayerCase, dtype) -> list[dict]:
+    """Rows of one case: ours against the twin, and in float64 against central differences."""
+    data = case_data(case, dtype)
+    require_random(data[3])
+    ours, cache = layer_ours(case, *data)
+    theirs = layer_torch(case, *data[:4], cache)
+    if set(ours) != set(theirs):
+        raise AssertionError(f"{case.component}/{case.name}: quantities differ, ours {sorted(ours)}, theirs {sorted(theirs)}")
+    rows = [compare(case.component, case.name, q, ours[q], theirs[q], dtype=dtype) for q in theirs]
+    if np.dtype(dtype) == np.float64:
+        cd, f_scale = layer_central(case, *data)
+        rows += central_rows(case.component, case.name, ours, cd, f_scale)
+    return rows
+
+
+def running_stats_after(layer, x_shape, steps: int = 50, dtype=np.float64, seed: int = 0) -> tuple[dict, dict]:
+    """State and an eval-mode output after `steps` train-mode passes on fresh batches: ours, torch's."""
+    rng = np.random.default_rng(seed)
+    params, state = randomised_layer(layer, dtype, rng)
+    twin = twin_of(layer)
+    m = twin.build(layer, params, state, torch_dtype(dtype))
+    for _ in range(steps):
+        x = rng.normal(rng.uniform(-2, 2), rng.uniform(0.5, 3), size=x_shape).astype(dtype)
+        _, _, state = layer.forward(x, params, state, train=True)
+        m(torch.from_numpy(x))
+    x = rng.normal(size=x_shape).astype(dtype)
+    m.eval()
+    with torch.no_grad():
+        y_t = m(torch.from_numpy(x)).numpy()
+    ours = {**state_quantities(state), "eval output": layer.forward(x, params, state, train=False)[0]}
+    return ours, {**state_quantities(twin.read_state(m)), "eval output": y_t}
+
+
+RUNNING_CASES = (
+    (seq.BatchNorm2d(5, name="batchnorm2d"), (7, 5, 3, 4)),
+    (seq.BatchNorm1d(5, momentum=None, name="batchnorm1d"), (7, 5)),
+    (seq.BatchNorm1d(1, momentum=0.3, affine=False, name="batchnorm1d"), (2, 1)),
+)
+
+
+def small_bn_cnn(input_shape=(1, 10, 10), classes: int = 5, p: float = 0.25) -> seq.Sequential:
+    """conv 3x3, ReLU, BatchNorm2d, max-pool 2, flatten, dropout, dense 16, tanh, BatchNorm1d, dropout, dense.
+
+    Normalisation follows the activation: a bias right before batch normalisation has gradient 0
+    mathematically, so its computed gradient is rounding noise, which Adam scales up to full-size
+    steps (m / sqrt(v)), and two correct implementations then diverge on that parameter.
+    """
+    c, h, w = input_shape
+    width = 4 * ((h - 2) // 2) * ((w - 2) // 2)
+    return seq.Sequential((
+        seq.Conv2d(c, 4, 3, name="conv1"), seq.Activation("relu", name="relu1"), seq.BatchNorm2d(4, name="bn1"),
+        seq.MaxPool2d(2, name="pool1"), seq.Flatten(name="flatten"), seq.Dropout(p, name="drop1"),
+        seq.Dense(width, 16, name="dense1"), seq.Activation("tanh", name="tanh2"), seq.BatchNorm1d(16, name="bn2"),
+        seq.Dropout(p, name="drop2"), seq.Dense(16, classes, gain=1.0, name="dense2"),
+    ))
+
+
+@dataclass(frozen=True)
+class TrajectoryCase:
+    name: str
+    opt: object
+    schedule: object
+    lr: float
+
+
+TRAJECTORIES = (
+    TrajectoryCase("sgd_lr0.01_momentum0.9_nesterov_wd1e-3_steplr100x0.5",
+                   optim.SGD(momentum=0.9, nesterov=True, weight_decay=1e-3), schedules.StepLR(100, 0.5), 0.01),
+    TrajectoryCase("adam_lr3e-3_wd1e-4_exponentiallr0.995", optim.Adam(weight_decay=1e-4), schedules.ExponentialLR(0.995), 3e-3),
+    TrajectoryCase("adamw_lr3e-3_betas0.8x0.99_wd0.05_cosine500", optim.AdamW(betas=(0.8, 0.99), weight_decay=0.05),
+                   schedules.CosineAnnealingLR(500, 1e-4), 3e-3),
+)
+
+
+def teacher_data(n: int = 256, input_shape=(1, 10, 10), classes: int = 5, seed: int = 0):
+    """Random images labelled by a random linear teacher (learnable, unlike random labels)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n,) + tuple(input_shape))
+    labels = np.argmax(X.reshape(n, -1) @ rng.normal(size=(X[0].size, classes)), axis=1)
+    return X, labels
+
+
+def batch_indices(rng: np.random.Generator, n: int, batch_size: int):
+    """Mini-batches of sample indices, endlessly: a fresh permutation of 0..n-1 per epoch, cut in order."""
+    while True:
+        perm = rng.permutation(n)
+        for i in range(0, n - batch_size + 1, batch_size):
+            yield perm[i:i + batch_size]
+
+
+def flat(arrays: list[dict]) -> np.ndarray:
+    """Every array of a list of dicts in one vector (list order, keys sorted)."""
+    parts = [np.asarray(d[k], dtype=np.float64).reshape(-1) for d in arrays for k in sorted(d)]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def flat_opt_state(opt_state: dict) -> np.ndarray:
+    slots = [{f"{key} {n}": v for key, buffers in layer.items() for n, v in buffers.items()} for layer in opt_state["slots"]]
+    return flat(slots)
+
+
+def trajectory(case: TrajectoryCase, steps: int = 500, batch_size: int = 8, seed: int = 0) -> dict:
+    """Train the reference small_bn_cnn and its twin side by side; (steps + 1, .) arrays per side of
+    every parameter, the running statistics and the optimizer state (after each step), float64."""
+    X, labels = teacher_data(seed=seed)
+    model = small_bn_cnn()
+    params, state = model.init(seed, np.float64)
+    twin = tcnn.build_twin(model, params, state)
+    opt_state = case.opt.init(params)
+    t_opt = torch_optimizer(case.opt, twin, case.lr)
+    t_sched = torch_scheduler(case.schedule, t_opt)
+    masks = np.random.default_rng(seed + 1)
+    order = np.random.default_rng(seed + 2)
+    rec = {q: ([], []) for q in ("params", "state", "opt_state")}
+
+    def record(tp, ts, tos):
+        pairs = [("params", flat(params), flat(tp)), ("state", flat(state), flat(ts))]
+        if tos is not None:  # no optimizer buffers exist before the first step
+            pairs.append(("opt_state", flat_opt_state(opt_state), flat_opt_state(tos)))
+        for q, ours, theirs in pairs:
+            rec[q][0].append(ours)
+            rec[q][1].append(theirs)
+
+    record(tcnn.twin_params(twin, model), tcnn.twin_state(twin, model), None)
+    for t, idx in zip(range(steps), batch_indices(order, len(X), batch_size)):
+        r, caches = model.forward_backward(X[idx], labels[idx], params, state, train=True, rng=masks)
+        state = r.state
+        opt_state = case.opt.step(params, r.grads, opt_state, case.schedule(case.lr, t))
+        tcnn.share_randomness(twin, model, caches)
+        tcnn.loss_and_grads(twin, model, X[idx], labels[idx])
+        t_opt.step()
+        t_sched.step()
+        tos = optimizer_state(t_opt, twin, model)
+        if tos["step"] not in (None, opt_state["step"]):
+            raise AssertionError(f"{case.name}: torch's step count {tos['step']} != ours {opt_state['step']}")
+        record(tcnn.twin_params(twin, model), tcnn.twin_state(twin, model), tos)
+    out = {q: (np.array(a), np.array(b)) for q, (a, b) in rec.items()}
+    twin.eval()
+    with torch.no_grad():
+        out["eval output"] = (model.forward(X[:32], params, state, train=False)[0], twin(torch.from_numpy(X[:32])).numpy())
+    return out
+
+
+def trajectory_rows(case: TrajectoryCase, steps: int = 500, seed: int = 0) -> list[dict]:
+    res = trajectory(case, steps=steps, seed=seed)
+    name = f"small_bn_dropout_cnn_{case.name}_{steps}steps_b8"
+    rows = []
+    for q, label in (("params", "trajectory"), ("state", "trajectory running statistics"),
+                     ("opt_state", "trajectory optimizer state")):
+        ours, theirs = res[q]
+        row = compare("cnn+batchnorm+dropout", name, label, ours, theirs, dtype=np.float64, rtol=0.0, atol=TRAJ_ATOL)
+        row["tolerance"] += (f" for every value after every step; largest difference at the last step "
+                             f"{float(np.max(np.abs(ours[-1] - theirs[-1]))) if ours.size else 0.0:.3g}")
+        row["seed"] = seed
+        rows.append(row)
+    rows.append(compare("cnn+batchnorm+dropout", name, "eval output after training", *res["eval output"], dtype=np.float64))
+    rows[-1]["seed"] = seed
+    return rows
+
+
+def rows(quick: bool = False) -> list[dict]:
+    """Every row of this module for results/equivalence.csv (quick: fewer cases, 30-step trajectories)."""
+    out = []
+    for dtype in DTYPES:
+        for case in layer_cases(quick):
+            out += layer_rows(case, dtype)
+        for layer, shape in RUNNING_CASES[:1] if quick else RUNNING_CASES:
+            ours, theirs = running_stats_after(layer, shape, dtype=dtype)
+            name = LayerCase(layer, shape, True).name + "_50steps"
+            out += [compare(type(layer).__name__.lower(), name, q, ours[q], theirs[q], dtype=dtype) for q in theirs]
+    for case in TRAJECTORIES:
+        out += trajectory_rows(case, steps=30 if quick else 500)
+    return out

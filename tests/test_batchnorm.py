@@ -1,0 +1,153 @@
+"""Batch normalisation (reference/batchnorm.py, the BatchNorm1d/2d layers of reference/sequential.py)
+against nn.BatchNorm1d/2d: three ways (our backward, autograd, central differences) with random
+upstream gradients, in train and eval mode; running statistics over 50 steps; error parity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from experiments.equivalence import layers as el
+from framework.layers import twin_of
+from reference import batchnorm as bn, sequential as seq
+
+BN_CASES = [c for c in el.layer_cases() if isinstance(c.layer, seq.BatchNorm)]
+
+
+def test_cases_cover_the_grid():
+    grid = {(type(c.layer), c.x_shape[0], c.x_shape[1], c.layer.affine, c.train) for c in BN_CASES}
+    for cls in (seq.BatchNorm1d, seq.BatchNorm2d):
+        for N in (2, 7):
+            for C in (1, 5):
+                for affine in (True, False):
+                    for train in (True, False):
+                        assert (cls, N, C, affine, train) in grid
+
+
+@pytest.mark.parametrize("dtype", el.DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("case", BN_CASES, ids=lambda c: f"{c.component}_{c.name}")
+def test_three_ways(case, dtype):
+    rows = el.layer_rows(case, dtype)
+    quantities = {r["quantity"] for r in rows}
+    assert {"output", "input_grad"} <= quantities
+    assert ({"grad gamma", "grad beta"} <= quantities) == case.layer.affine
+    if case.layer.track_running_stats:
+        assert {"state running_mean", "state running_var", "state num_batches_tracked"} <= quantities
+    if dtype == np.float64:
+        assert "input_grad vs central difference" in quantities
+        assert all(r["rtol"] <= 1e-10 for r in rows if "central" not in r["quantity"])
+    failed = [r for r in rows if not r["passed"]]
+    assert not failed, failed
+
+
+def test_train_mode_backward_is_the_batch_statistics_gradient():
+    # The eval-mode shortcut dy * gamma / sqrt(var + eps) is wrong in train mode; the test above
+    # would catch it, and here is by how much on one case: the two differ by O(1).
+    case = next(c for c in BN_CASES if c.train and c.x_shape[0] == 7 and c.layer.affine)
+    x, params, state, dy, _ = el.case_data(case, np.float64)
+    y, cache, _ = case.layer.forward(x, params, state, train=True)
+    dx, _ = case.layer.backward(dy, cache)
+    xhat, inv_std = cache[0], cache[1]
+    shortcut = dy * bn.per_channel(params["gamma"] * inv_std, x.ndim)
+    assert np.max(np.abs(dx - shortcut)) > 0.1
+    # and it sums to zero per channel: shifting x by a constant per channel changes nothing
+    np.testing.assert_allclose(bn.channel_sum(dx), 0.0, atol=1e-12)
+
+
+def test_biased_variance_normalises_and_unbiased_variance_updates():
+    layer = seq.BatchNorm1d(3, momentum=0.25)
+    x = np.array([[1.0, 2.0, -1.0], [3.0, 2.5, 0.0], [8.0, 0.5, 4.0]])
+    params, state = layer.init(None, np.float64)
+    y, _, new = layer.forward(x, params, state, train=True)
+    var_biased, var_unbiased = x.var(axis=0), x.var(axis=0, ddof=1)
+    np.testing.assert_allclose(y, (x - x.mean(0)) / np.sqrt(var_biased + 1e-5), rtol=1e-14)
+    np.testing.assert_allclose(new["running_mean"], 0.25 * x.mean(0), rtol=1e-14)
+    np.testing.assert_allclose(new["running_var"], 0.75 + 0.25 * var_unbiased, rtol=1e-14)
+    assert new["num_batches_tracked"] == 1 and state["num_batches_tracked"] == 0  # state not changed in place
+    y_eval, _, same = layer.forward(x, params, new, train=False)
+    assert same is new
+    np.testing.assert_allclose(y_eval, (x - new["running_mean"]) / np.sqrt(new["running_var"] + 1e-5), rtol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", el.DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("layer, shape", el.RUNNING_CASES, ids=lambda v: getattr(v, "name", str(v)))
+def test_running_statistics_after_50_steps_equal_torch(layer, shape, dtype):
+    ours, theirs = el.running_stats_after(layer, shape, steps=50, dtype=dtype)
+    assert ours["state num_batches_tracked"][0] == theirs["state num_batches_tracked"][0] == 53  # 3 + 50
+    for q in theirs:
+        row = el.compare("bn", "50", q, ours[q], theirs[q], dtype=dtype)
+        assert row["passed"], row
+
+
+def test_float32_stays_float32():
+    layer = seq.BatchNorm2d(3)
+    params, state = layer.init(None, np.float32)
+    x = np.random.default_rng(0).normal(size=(4, 3, 2, 2)).astype(np.float32)
+    y, cache, new = layer.forward(x, params, state, train=True)
+    dx, g = layer.backward(np.ones_like(y) * 0.5, cache)
+    assert {a.dtype for a in (y, dx, g["gamma"], g["beta"], new["running_mean"], new["running_var"])} == {np.dtype(np.float32)}
+
+
+def _both_raise(layer, x, train, match_ours, match_torch):
+    params, state = layer.init(None, np.float64)
+    m = twin_of(layer).build(layer, params, state, torch.float64)
+    m.train(train)
+    with pytest.raises(ValueError, match=match_ours):
+        layer.forward(x, params, state, train=train)
+    with pytest.raises((ValueError, RuntimeError), match=match_torch):
+        m(torch.from_numpy(x))
+
+
+@pytest.mark.parametrize("layer, shape", [(seq.BatchNorm1d(3), (1, 3)), (seq.BatchNorm2d(3), (1, 3, 1, 1)),
+                                          (seq.BatchNorm1d(3), (1, 3, 1))])
+def test_one_value_per_channel_in_train_mode_is_refused_like_torch(layer, shape):
+    x = np.random.default_rng(0).normal(size=shape)
+    _both_raise(layer, x, True, r"batchnorm: expected more than 1 value per channel when training, got input of shape "
+                + str(shape).replace("(", r"\(").replace(")", r"\)"), "Expected more than 1 value per channel when training")
+    # eval mode with running statistics accepts it, as torch does
+    params, state = layer.init(None, np.float64)
+    assert layer.forward(x, params, state, train=False)[0].shape == shape
+    # without running statistics eval mode uses the batch's, so it is refused too
+    untracked = seq.BatchNorm1d(3, track_running_stats=False) if len(shape) < 4 else seq.BatchNorm2d(3, track_running_stats=False)
+    _both_raise(untracked, x, False, "more than 1 value per channel", "Expected more than 1 value per channel")
+
+
+def test_channel_mismatch_and_wrong_dimensions_are_refused_like_torch():
+    x = np.random.default_rng(0).normal(size=(4, 5, 2, 2))
+    _both_raise(seq.BatchNorm2d(3, name="bn1"), x, True,
+                r"bn1: input has 5 channels \(shape \(4, 5, 2, 2\)\) but the layer has num_features = 3",
+                "running_mean should contain 5 elements not 3")
+    _both_raise(seq.BatchNorm1d(5, name="bn2"), x, True, r"bn2: expected 2D or 3D input, got 4D input of shape \(4, 5, 2, 2\)",
+                r"expected 2D or 3D input \(got 4D input\)")
+    _both_raise(seq.BatchNorm2d(5, name="bn3"), x[:, :, 0], True, r"bn3: expected 4D input, got 3D input",
+                r"expected 4D input \(got 3D input\)")
+
+
+@pytest.mark.parametrize("eps", [0.0, -1e-5])
+def test_eps_not_positive_is_refused_in_train_mode_like_torch(eps):
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    _both_raise(seq.BatchNorm1d(3, eps=eps), x, True, f"batchnorm: eps must be positive during training, got eps = {eps}",
+                "eps must be positive during training")
+
+
+def test_upstream_gradient_of_wrong_shape_or_dtype_is_refused():
+    layer = seq.BatchNorm1d(3, name="bn")
+    params, state = layer.init(None, np.float64)
+    _, cache, _ = layer.forward(np.random.default_rng(0).normal(size=(4, 3)), params, state, train=True)
+    with pytest.raises(ValueError, match=r"bn: upstream gradient has shape \(4, 2\), expected \(4, 3\)"):
+        layer.backward(np.zeros((4, 2)), cache)
+    with pytest.raises(TypeError, match="bn: upstream gradient is float32, expected float64"):
+        layer.backward(np.zeros((4, 3), dtype=np.float32), cache)
+
+
+def test_in_a_sequential_model_state_is_threaded_and_params_untouched():
+    model = el.small_bn_cnn()
+    params, state = model.init(0)
+    x = np.random.default_rng(0).normal(size=(6, 1, 10, 10))
+    _, _, s1 = model.forward(x, params, state, train=True, rng=np.random.default_rng(1))
+    assert s1[2]["num_batches_tracked"] == 1 and state[2]["num_batches_tracked"] == 0
+    assert not np.array_equal(s1[2]["running_mean"], state[2]["running_mean"])
+    _, _, s2 = model.forward(x, params, s1, train=False)
+    assert all(a is b for a, b in zip(s2, s1))  # eval mode leaves the running statistics alone
+    assert set(params[2]) == {"gamma", "beta"} and set(state[2]) == {"running_mean", "running_var", "num_batches_tracked"}
