@@ -1,5 +1,6 @@
 """Experiment configurations (TOML): every bad file is rejected before any training, with a
-ConfigError naming the file, the table, the key and the value; the committed files all load."""
+ConfigError naming the file, the table, the key and the value; the committed files all load; the
+runner's plan of a grid (variants, seeds, overrides validated like TOML values)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from experiments.config import CONFIG_DIR, RUN_KEYS, ConfigError, all_experiments, load_experiment
-from experiments.runner import QUICK_EPOCHS, plan
+from experiments.config import CONFIG_DIR, ConfigError, all_experiments, load_experiment
+from experiments.kinds import mlp
+from experiments.kinds.mlp import RUN_KEYS
+from experiments.runner import plan
 
 BASE = """\
 layers = [784, 128, 64, 10]
@@ -106,15 +109,18 @@ def test_wrong_type(tmp_path, key, line, patterns):
     ("init_gain", "init_gain = -2", [r"init_gain = -2\.0 must be > 0"]),
     ("layers", "layers = [784, 0, 10]", [r"layers = \[784, 0, 10\] must be a list of at least 2 positive integers"]),
     ("layers", "layers = [784]", [r"layers = \[784\] must be a list of at least 2"]),
-    ("layers", "layers = [785, 128, 10]", [r"layers \[785, 128, 10\] do not fit MNIST: d\[0\] must be 784 and d\[L\] must be 10"]),
+    ("layers", "layers = [785, 128, 10]",
+     [r"layers \[785, 128, 10\] do not fit MNIST: d\[0\] must be 784 and d\[L\] must be 10"]),
     ("layers", "layers = [784, 128, 9]", [r"layers \[784, 128, 9\] do not fit MNIST"]),
-    ("hidden", 'hidden = "softplus"', [r"hidden = 'softplus' must be one of \['identity', 'relu', 'sigmoid', 'sign', 'tanh'\]"]),
+    ("hidden", 'hidden = "softplus"',
+     [r"hidden = 'softplus' must be one of \['identity', 'relu', 'sigmoid', 'sign', 'tanh'\]"]),
     ("hidden", 'hidden = "sign"', [r"hidden activation 'sign' has derivative 0 everywhere"]),
-    ("loss", 'loss = "mse"', [r"loss = 'mse' must be one of \['squared_error', 'cross_entropy'\]"]),
-    ("loss", 'loss = "cross_entropy"', [r"loss cross_entropy takes the softmax of s\[L\], so output must be 'identity', got 'tanh'"]),
-    ("dtype", 'dtype = "float16"', [r"dtype = 'float16' must be 'float64' or 'float32'"]),
+    ("loss", 'loss = "mse"', [r"loss = 'mse' must be one of \['cross_entropy', 'squared_error'\]"]),
+    ("loss", 'loss = "cross_entropy"',
+     [r"loss cross_entropy takes the softmax of s\[L\], so output must be 'identity', got 'tanh'"]),
+    ("dtype", 'dtype = "float16"', [r"dtype = 'float16' must be one of \['float32', 'float64'\]"]),
     ("input_scaling", 'input_scaling = "minmax"', [r"input_scaling = 'minmax' must be"]),
-    ("targets", 'targets = "zero-one"', [r"targets = 'zero-one' must be 'onehot'"]),
+    ("targets", 'targets = "zero-one"', [r"targets = 'zero-one' must be one of \['onehot', 'pm1'\]"]),
     ("init", 'init = "xavier"', [r"init = 'xavier' must be one of"]),
     ("loss_scale", "loss_scale = 0", [r"loss_scale = 0\.0 must be > 0"]),
     ("loss_scale", "loss_scale = -0.5", [r"loss_scale = -0\.5 must be > 0"]),
@@ -147,7 +153,8 @@ def test_bad_seeds(tmp_path, seeds, shown):
 
 
 def test_missing_top_level_key_and_bad_tables(tmp_path):
-    rejected(tmp_path, toml().replace('description = "a test experiment"\n', ""), r"missing top-level key 'description'")
+    rejected(tmp_path, toml().replace('description = "a test experiment"\n', ""),
+             r"missing top-level key 'description'")
     rejected(tmp_path, toml(variants="[variants]\nv1 = 3\n"), r"\[variants\.v1\] must be a table")
     rejected(tmp_path, toml(variants="[variants.base]\nlr = 0.2\n"), r"a variant may not be called 'base'")
     rejected(tmp_path, "name = 'x'\n[base\n", r"not valid TOML")
@@ -180,28 +187,43 @@ def test_seed_mlp_is_the_studys_configuration(seed_mlp):
 
 
 def test_plan_rejects_an_unknown_variant(seed_mlp):
-    with pytest.raises(ValueError, match=r"experiment 'seed-mlp' has no variant 'output-softmax'; it has \['base', "):
-        plan(seed_mlp, ["numpy"], variants=["output-softmax"])
+    with pytest.raises(ConfigError, match=r"--variants: experiment 'seed-mlp' has no variant 'output-softmax'; "
+                                          r"it has base, hidden-sigmoid, "):
+        plan(seed_mlp, variants=["output-softmax"])
 
 
 @pytest.mark.parametrize("epochs", [0, -2])
 def test_plan_rejects_non_positive_epochs(seed_mlp, epochs):
-    with pytest.raises(ValueError, match=rf"--epochs must be >= 1, got {epochs}"):
-        plan(seed_mlp, ["numpy"], epochs=epochs)
+    with pytest.raises(ConfigError, match=rf"seed-mlp \[base\] with .*epochs = {epochs} must be >= 1"):
+        plan(seed_mlp, overrides={"epochs": epochs})
+
+
+@pytest.mark.parametrize("seeds,why", [([], "non-negative integers, got \\[\\]"), ([1, 1], "must not repeat"),
+                                       ([0, -1], "non-negative integers, got \\[0, -1\\]")])
+def test_plan_rejects_bad_seeds(seed_mlp, seeds, why):
+    with pytest.raises(ConfigError, match=rf"--seeds .*{why}"):
+        plan(seed_mlp, seeds=seeds)
 
 
 def test_plan_grid_and_overrides(seed_mlp):
-    specs = plan(seed_mlp, ["numpy", "torch"], seeds=[0, 5], variants=["output-sigmoid", "base"], epochs=7)
-    got = [(s.variant, s.seed, s.impl) for s in specs]
-    assert len(got) == 8 and sorted(got) == sorted(
-        (v, seed, impl) for v in ("output-sigmoid", "base") for seed in (0, 5) for impl in ("numpy", "torch"))
-    assert all(s.cfg["epochs"] == 7 for s in specs)
+    specs = plan(seed_mlp, seeds=[0, 5], variants=["output-sigmoid", "base"], overrides={"epochs": 7, "impl": "torch"})
+    got = [(s.variant, s.seed) for s in specs]
+    assert got == [("output-sigmoid", 0), ("base", 0), ("output-sigmoid", 5), ("base", 5)]  # seed-major
+    assert all(s.config["epochs"] == 7 and s.config["impl"] == "torch" for s in specs)
+    assert all(s.kind == "mlp" and s.experiment == "seed-mlp" for s in specs)
+    assert specs[0].label == "seed-mlp/output-sigmoid/seed0"
     assert seed_mlp.runs["base"]["epochs"] == 100  # the experiment itself is not modified
-    quick = plan(seed_mlp, ["numpy"], seeds=[0], variants=["output-sigmoid"], quick=True)
-    assert len(quick) == 1 and quick[0].quick and quick[0].cfg["epochs"] == QUICK_EPOCHS
-    assert quick[0].run_id == "seed-mlp-quick/output-sigmoid/numpy-seed0"
-    full = plan(seed_mlp, ["numpy"])
-    assert len(full) == sum(len(seed_mlp.seeds_of(v)) for v in seed_mlp.runs)
+    (q,) = [type(s)(s.experiment, s.kind, s.variant, s.seed, mlp.quick(s.config))
+            for s in plan(seed_mlp, seeds=[0], variants=["output-sigmoid"])]
+    assert (q.config["epochs"], q.config["train_limit"], q.config["test_limit"]) == (2, 2000, 1000)
+    assert mlp.quick({**q.config, "epochs": 1})["epochs"] == 1  # quick never lengthens a run
+    # a run's identity: 16 hex digits of the hash of its whole configuration and seed
+    assert len(q.run_id) == 16 and int(q.run_id, 16) >= 0
+    (full,) = plan(seed_mlp, seeds=[0], variants=["output-sigmoid"])
+    assert q.run_id != full.run_id
+    everything = plan(seed_mlp)
+    assert len(everything) == sum(len(seed_mlp.seeds_of(v)) for v in seed_mlp.runs)
+    assert len({s.run_id for s in everything}) == len(everything)
     assert all(len(seed_mlp.seeds_of(v)) >= 3 for v in seed_mlp.runs)
 
 
@@ -210,13 +232,30 @@ def test_a_variant_may_run_its_own_seeds(tmp_path):
     exp = load_experiment(write(tmp_path, text))
     assert exp.seeds_of("more") == (0, 1, 2, 3, 4) and exp.seeds_of("fast") == exp.seeds_of("base") == (0, 1, 2)
     assert "seeds" not in exp.runs["more"]  # seeds choose runs; they are not part of a run's configuration
-    got = [(s.variant, s.seed) for s in plan(exp, ["numpy"])]
+    got = [(s.variant, s.seed) for s in plan(exp)]
     # seed-major: every configuration's k-th seed before any (k+1)-th
     assert got == [(v, k) for k in range(3) for v in ("base", "more", "fast")] + [("more", 3), ("more", 4)]
     # the command line's seeds replace every variant's
-    assert {s.seed for s in plan(exp, ["numpy"], seeds=[7])} == {7}
+    assert {s.seed for s in plan(exp, seeds=[7])} == {7}
+    assert exp.varied == ("lr",)  # the report's columns: the keys some variant sets
 
 
-@pytest.mark.parametrize("seeds,why", [("[]", "non-empty list"), ("[1, 1]", "must not repeat"), ("[-2]", "non-negative")])
+def test_two_variants_that_are_the_same_run_are_rejected(tmp_path):
+    exp = load_experiment(write(tmp_path, toml(variants='[variants.same]\nlr = 0.1\n')))
+    with pytest.raises(ConfigError, match=r"variants 'base' and 'same' are the same run"):
+        plan(exp)
+
+
+def test_the_kind_is_validated(tmp_path):
+    rejected(tmp_path, toml().replace('kind = "mlp"', 'kind = "svm"'),
+             r"kind: unknown experiment kind 'svm'; known: mlp")
+    rejected(tmp_path, toml().replace('kind = "mlp"\n', ""), r"missing top-level key 'kind'")
+    # a cnn-kind file is checked against the cnn schema, where `hidden` is a number of units
+    rejected(tmp_path, toml().replace('kind = "mlp"', 'kind = "cnn"'),
+             r"\[base\]: hidden \(hidden dense units .*\) must be int, got str 'tanh'")
+
+
+@pytest.mark.parametrize("seeds,why", [("[]", "non-empty list"), ("[1, 1]", "must not repeat"),
+                                       ("[-2]", "non-negative")])
 def test_bad_variant_seeds(tmp_path, seeds, why):
     rejected(tmp_path, toml(variants=f"[variants.more]\nlr = 1\nseeds = {seeds}\n"), r"\[variants\.more\]", why)
