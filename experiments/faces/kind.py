@@ -1,0 +1,233 @@
+"""Kind "faces": identification and verification on ORL with the NumPy CNN and the classic baselines.
+
+One run is one method on one split (task "identify"), one fold over people ("verify"), or the NumPy CNN
+and its torch twin trained in lockstep ("twin"). The seed chooses the random 5/5 split (task identify,
+split "random"; with split "first5" the split is fixed) or the fold (task verify), and seeds the
+network: initial weights from default_rng([seed, 0]), epoch e's sample order from
+default_rng([seed, 1, e]), augmentation and dropout from default_rng([seed, 2, e]) and ([seed, 3, e]).
+Per-image predictions (identify) and per-pair scores (verify) go beside the row as CSV files, for the
+rejection curve, the montage and the ROC curves.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from experiments.config import ConfigError, check_keys, is_int
+from experiments.engines.sequential import ImageData
+from experiments.faces import baselines, images, metrics, models, splits
+from experiments.faces.engine import NumpyFaces, Recipe, TorchTwinFaces, differences, lockstep_epoch
+from experiments.kinds.cnn import order_for
+from experiments.provenance import write_csv_atomic
+from reference import optim, schedules
+
+TABLE = "orl_faces"
+TASKS = ("identify", "verify", "twin")
+NETWORKS = ("cnn", "mlp")
+METHODS = NETWORKS + baselines.METHODS
+VERIFY_METHODS = ("cnn", "eigenfaces")
+PER_PERSON = 10  # ORL: 10 images of each person
+
+
+def _one_of(options):
+    return lambda v: None if v in options else f"must be one of {list(options)}"
+
+
+def _at_least(n):
+    return lambda v: None if v >= n else f"must be >= {n}"
+
+
+def _ints_at_least(n, empty_ok):
+    return lambda v: (None if (v or empty_ok) and all(is_int(c) and c >= n for c in v)
+                      else f"must be a list of integers >= {n}" + ("" if empty_ok else " (at least one)"))
+
+
+# key -> (type, description, check(value) -> error text or None)
+RUN_KEYS = {
+    "dataset": (str, "dataset", _one_of(("orl",))),
+    "task": (str, "identify (5/5 Lawrence protocol), verify (unseen people), twin (NumPy vs torch)", _one_of(TASKS)),
+    "method": (str, "cnn, mlp (reference networks) or a scikit-learn baseline", _one_of(METHODS)),
+    "split": (str, "identify/twin: each person's first 5 images train (first5) or a seeded random 5 (random)",
+              _one_of(splits.SPLITS)),
+    "k": (int, "identify: training images per person (the first k of the split's 5)", lambda v: None if 1 <= v <= 5
+          else "must be in 1..5"),
+    "folds": (int, "verify: folds over people (people permuted by default_rng(0))", _at_least(2)),
+    "downsample": (int, "block-averaging factor of the 112 x 92 images", _at_least(1)),
+    "channels": (list, "cnn: output channels of each conv block", _ints_at_least(1, empty_ok=False)),
+    "embed": (int, "cnn: width of a hidden dense layer before the output (0: none)", _at_least(0)),
+    "mlp_hidden": (list, "mlp: hidden layer widths", _ints_at_least(1, empty_ok=False)),
+    "dropout": (float, "dropout probability", lambda v: None if 0.0 <= v < 1.0 else "must be in [0, 1)"),
+    "epochs": (int, "training epochs", _at_least(1)),
+    "batch_size": (int, "mini-batch size", _at_least(1)),
+    "lr": (float, "base learning rate", lambda v: None if v > 0 else "must be > 0"),
+    "momentum": (float, "SGD momentum", lambda v: None if 0.0 <= v < 1.0 else "must be in [0, 1)"),
+    "nesterov": (bool, "Nesterov momentum", lambda v: None),
+    "weight_decay": (float, "L2 weight decay added to the gradient", _at_least(0.0)),
+    "schedule": (str, "learning rate per epoch: cosine (CosineAnnealingLR to 0 over the epochs) or constant",
+                 _one_of(("cosine", "constant"))),
+    "max_shift": (int, "augmentation: random shift up to this many pixels each way", _at_least(0)),
+    "flip": (bool, "augmentation: random horizontal mirror", lambda v: None),
+    "dtype": (str, "float dtype of the networks", _one_of(("float32", "float64"))),
+    "pca_components": (int, "eigenfaces/fisherfaces: PCA components", _at_least(1)),
+    "quick": (bool, "a labelled smoke run (few epochs, few people); never a result", lambda v: None),
+}
+DEFAULTS = {
+    "dataset": "orl", "task": "identify", "method": "cnn", "split": "random", "k": 5, "folds": 5, "downsample": 4,
+    "channels": [16, 32, 64], "embed": 0, "mlp_hidden": [256], "dropout": 0.5, "epochs": 100, "batch_size": 20,
+    "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4, "schedule": "cosine", "max_shift": 3,
+    "flip": True, "dtype": "float32", "pca_components": 50, "quick": False,
+}
+QUICK = {"epochs": 2, "quick": True}
+QUICK_PEOPLE = 10
+
+
+def validate(where: str, run: dict) -> dict:
+    """Defaults filled, every key checked, and the combinations checked."""
+    out = check_keys(where, run, RUN_KEYS, DEFAULTS)
+    if out["task"] == "verify" and out["method"] not in VERIFY_METHODS:
+        raise ConfigError(f"{where}: task verify compares embeddings of {list(VERIFY_METHODS)}, got method "
+                          f"{out['method']!r}")
+    if out["task"] == "twin" and out["method"] != "cnn":
+        raise ConfigError(f"{where}: task twin trains the cnn against its torch twin, got method {out['method']!r}")
+    if out["method"] == "fisherfaces" and out["k"] < 2:
+        raise ConfigError(f"{where}: fisherfaces need at least 2 training images per person, got k = {out['k']}")
+    return out
+
+
+def quick(cfg: dict) -> dict:
+    """The labelled smoke version of a run: 2 epochs on the first 10 people."""
+    return {**cfg, **QUICK, "epochs": min(cfg["epochs"], QUICK["epochs"])}
+
+
+def load_faces(cfg: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 1, H, W) float64 in [0, 1] at the run's resolution, and labels (the first 10 people if quick)."""
+    from experiments.data import load
+
+    ds = load(cfg["dataset"])
+    keep = ds.labels < QUICK_PEOPLE if cfg["quick"] else np.ones(len(ds.labels), dtype=bool)
+    return images.downsample(ds.images[keep], cfg["downsample"]), np.asarray(ds.labels[keep])
+
+
+def network(cfg: dict, input_shape: tuple, classes: int):
+    if cfg["method"] == "cnn":
+        return models.face_cnn(input_shape, classes, tuple(cfg["channels"]), cfg["embed"], cfg["dropout"])
+    return models.pixel_mlp(input_shape, classes, tuple(cfg["mlp_hidden"]), cfg["dropout"])
+
+
+def recipe(cfg: dict, seed: int) -> Recipe:
+    sched = schedules.CosineAnnealingLR(cfg["epochs"]) if cfg["schedule"] == "cosine" else schedules.Constant()
+    opt = optim.SGD(momentum=cfg["momentum"], nesterov=cfg["nesterov"] and cfg["momentum"] > 0,
+                    weight_decay=cfg["weight_decay"])
+    return Recipe(opt, cfg["lr"], sched, cfg["batch_size"], cfg["max_shift"], cfg["flip"], seed)
+
+
+def face_data(cfg: dict, x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray) -> ImageData:
+    """Standardised with the training pixels' mean and std; labels renumbered 0.. over the training people."""
+    mean, std = images.standardiser(x[train])
+    dtype = np.dtype(cfg["dtype"])
+    people, y_train = np.unique(y[train], return_inverse=True)
+    y_test = np.searchsorted(people, y[test])  # meaningful only for people who train (identify)
+    return ImageData(((x[train] - mean) / std).astype(dtype), y_train, ((x[test] - mean) / std).astype(dtype), y_test)
+
+
+def numpy_engine(cfg: dict, seed: int, data: ImageData) -> NumpyFaces:
+    model = network(cfg, data.X_train.shape[1:], int(data.y_train.max()) + 1)
+    params, state = model.init(np.random.default_rng([seed, 0]), np.dtype(cfg["dtype"]))
+    return NumpyFaces(model, params, state, data, recipe(cfg, seed))
+
+
+def train_network(spec, out, cfg: dict, data: ImageData, progress: bool) -> tuple[NumpyFaces, dict]:
+    """Train the run's network through the shared loop (resumable from its checkpoint)."""
+    from experiments.train import train
+
+    engine = numpy_engine(cfg, spec.seed, data)
+    curve = out.curves(spec.experiment) / f"{spec.variant}__{spec.run_id}.csv"
+    result = train(engine, run_id=spec.run_id, label=spec.label, epochs=cfg["epochs"], batch_size=cfg["batch_size"],
+                   n_train=len(data.X_train), order_for=lambda e: order_for(spec.seed, e, len(data.X_train)),
+                   checkpoint=out.checkpoints / f"{spec.run_id}.npz", curve_path=curve, progress=progress)
+    return engine, {**result, "curve": out.shown(curve)}
+
+
+def identification_indices(cfg: dict, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    train, test = splits.identification(y, cfg["split"], seed)
+    return splits.first_k(train, y, cfg["k"]), test
+
+
+def identify(spec, out, cfg: dict, progress: bool) -> list[dict]:
+    x, y = load_faces(cfg)
+    train, test = identification_indices(cfg, y, spec.seed)
+    t0 = time.perf_counter()
+    if cfg["method"] in NETWORKS:
+        engine, result = train_network(spec, out, cfg, face_data(cfg, x, y, train, test), progress)
+        prob = engine.probabilities(engine.data.X_test)
+        pred, conf = np.argmax(prob, axis=1), np.max(prob, axis=1)
+    else:
+        pred, conf, _ = baselines.fit_predict(cfg["method"], x[train], y[train], x[test], cfg["pca_components"])
+        result = {"engine": "scikit-learn", "status": "ok"}
+    seconds = time.perf_counter() - t0
+    correct = pred == y[test]
+    path = out.curves(spec.experiment) / f"{spec.variant}__{spec.run_id}__predictions.csv"
+    write_csv_atomic(pd.DataFrame({"image": test, "label": y[test], "predicted": pred, "confidence": conf}), path)
+    return [{**result, "impl": "numpy" if cfg["method"] in NETWORKS else "scikit-learn",
+             "accuracy": float(np.mean(correct)), "error": float(np.mean(~correct)), "n_train": len(train),
+             "n_test": len(test), "seconds": seconds, "predictions": out.shown(path)}]
+
+
+def verify(spec, out, cfg: dict, progress: bool) -> list[dict]:
+    x, y = load_faces(cfg)
+    folds = cfg["folds"]
+    if spec.seed >= folds:
+        raise ConfigError(f"{spec.label}: task verify takes the fold as its seed, 0..{folds - 1}, got {spec.seed}")
+    train, test = splits.verification(y, spec.seed, folds)
+    t0 = time.perf_counter()
+    if cfg["method"] == "cnn":
+        data = face_data(cfg, x, y, train, test)
+        data = ImageData(data.X_train, data.y_train, data.X_test[:0], data.y_test[:0])  # no identities to test
+        engine, result = train_network(spec, out, cfg, data, progress)
+        mean, std = images.standardiser(x[train])
+        embedded = engine.logits(((x[test] - mean) / std).astype(cfg["dtype"]), models.embedding_model(engine.model))
+    else:
+        _, _, pipe = baselines.fit_predict(cfg["method"], x[train], y[train], x[train[:1]], cfg["pca_components"])
+        embedded = baselines.features(pipe, x[test].reshape(len(test), -1))
+        result = {"engine": "scikit-learn", "status": "ok"}
+    seconds = time.perf_counter() - t0
+    i, j, score, same = metrics.pair_scores(embedded, y[test])
+    path = out.curves(spec.experiment) / f"{spec.variant}__{spec.run_id}__pairs.csv"
+    write_csv_atomic(pd.DataFrame({"i": test[i], "j": test[j], "score": score, "same": same}), path)
+    return [{**result, "impl": "numpy" if cfg["method"] == "cnn" else "scikit-learn",
+             **metrics.verification(score, same), "fold": spec.seed, "n_train": len(train), "n_test": len(test),
+             "seconds": seconds, "pairs": out.shown(path)}]
+
+
+def twin(spec, out, cfg: dict, progress: bool) -> list[dict]:
+    """The NumPy CNN and its torch twin from identical weights, trained in lockstep on identical batches
+    (augmented images and dropout masks shared): accuracies and weight differences per epoch."""
+    x, y = load_faces(cfg)
+    train, test = identification_indices(cfg, y, spec.seed)
+    ne = numpy_engine(cfg, spec.seed, face_data(cfg, x, y, train, test))
+    te = TorchTwinFaces(ne)
+    curve, worst, t0 = [], 0.0, time.perf_counter()
+    for epoch in range(1, cfg["epochs"] + 1):
+        ln, lt, w = lockstep_epoch(ne, te, order_for(spec.seed, epoch, len(train)), epoch)
+        worst = max(worst, w)
+        curve.append({"epoch": epoch, "numpy_loss": ln, "torch_loss": lt, "numpy_test_acc": ne.accuracy(),
+                      "torch_test_acc": te.accuracy(), "max_weight_diff": w})
+    path = out.curves(spec.experiment) / f"{spec.variant}__{spec.run_id}.csv"
+    write_csv_atomic(pd.DataFrame(curve), path)
+    steps = cfg["epochs"] * -(-len(train) // cfg["batch_size"])
+    final_params, final_stats = differences(ne, te)
+    common = {"steps": steps, "max_weight_diff": worst, "final_weight_diff": final_params,
+              "final_state_diff": final_stats, "seconds": time.perf_counter() - t0,
+              "curve": out.shown(path), "n_train": len(train), "n_test": len(test)}
+    last = curve[-1]
+    return [{"impl": "numpy", "accuracy": last["numpy_test_acc"], "final_train_loss": last["numpy_loss"], **common},
+            {"impl": "torch", "accuracy": last["torch_test_acc"], "final_train_loss": last["torch_loss"], **common}]
+
+
+def execute(spec, out, *, progress: bool = False) -> list[dict]:
+    """One run of kind faces; its rows (one; two for the twin, numpy and torch)."""
+    cfg = spec.config
+    return {"identify": identify, "verify": verify, "twin": twin}[cfg["task"]](spec, out, cfg, progress)

@@ -1,0 +1,53 @@
+"""The face networks as reference Sequential models (reference/sequential.py), built from a run's settings.
+
+face_cnn: blocks of [3x3 convolution (padding 1), batch norm, ReLU, 2x2 max pooling], one per entry
+of `channels`, then flatten, dropout, optionally a hidden dense layer with batch norm, ReLU and dropout
+(the embedding used for verification), and a dense output layer with one unit per person.
+pixel_mlp: flatten, then dense + ReLU layers of the widths in `hidden`, dropout, dense output.
+"""
+
+from __future__ import annotations
+
+from reference import conv_shapes as cs
+from reference import sequential as seq
+
+
+def face_cnn(input_shape: tuple[int, int, int], classes: int, channels: tuple[int, ...], hidden: int = 0,
+             dropout: float = 0.5) -> seq.Sequential:
+    """The face CNN for inputs (C, H, W); each pooling halves H and W (floor)."""
+    c, h, w = input_shape
+    layers = []
+    for i, c_out in enumerate(channels, start=1):
+        h, w = cs.output_shape((h, w), (2, 2), (0, 0, 0, 0), (2, 2))
+        if min(h, w) < 1:
+            raise ValueError(f"face_cnn: input {tuple(input_shape)} is too small for {len(channels)} poolings")
+        layers += [seq.Conv2d(c, c_out, 3, padding=1, name=f"conv{i}"), seq.BatchNorm2d(c_out, name=f"bn{i}"),
+                   seq.Activation("relu", name=f"relu{i}"), seq.MaxPool2d(2, name=f"pool{i}")]
+        c = c_out
+    width = c * h * w
+    layers += [seq.Flatten(name="flatten"), seq.Dropout(dropout, name="dropout1")]
+    if hidden:
+        layers += [seq.Dense(width, hidden, name="embed"), seq.BatchNorm1d(hidden, name="bn_embed"),
+                   seq.Activation("relu", name="relu_embed"), seq.Dropout(dropout, name="dropout2")]
+        width = hidden
+    layers += [seq.Dense(width, classes, gain=1.0, name="out")]
+    return seq.Sequential(tuple(layers))
+
+
+def pixel_mlp(input_shape: tuple[int, int, int], classes: int, hidden: tuple[int, ...],
+              dropout: float = 0.5) -> seq.Sequential:
+    """An MLP on the flattened pixels: dense + ReLU per hidden width, dropout, dense output."""
+    d = 1
+    for n in input_shape:
+        d *= n
+    layers = [seq.Flatten(name="flatten")]
+    for i, n in enumerate(hidden, start=1):
+        layers += [seq.Dense(d, n, name=f"dense{i}"), seq.Activation("relu", name=f"relu{i}")]
+        d = n
+    layers += [seq.Dropout(dropout, name="dropout"), seq.Dense(d, classes, gain=1.0, name="out")]
+    return seq.Sequential(tuple(layers))
+
+
+def embedding_model(model: seq.Sequential) -> seq.Sequential:
+    """The model without its output layer: what it computes is the embedding compared for verification."""
+    return seq.Sequential(model.layers[:-1])
