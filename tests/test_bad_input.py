@@ -1,6 +1,6 @@
 """Bad input is rejected with an error that names the layer (or array) and the expected and actual values.
 
-Truncated or corrupt IDX files and checksum mismatches are covered in tests/test_mnist.py
+Truncated or corrupt IDX files and checksum mismatches are covered in tests/test_data_mnist.py
 (test_truncated_file_names_file_and_byte_counts, test_bad_magic, test_truncated_gzip_stream_names_the_file,
 test_verify_file_mismatch_names_file_expected_and_actual, ...).
 """
