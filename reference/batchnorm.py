@@ -35,14 +35,24 @@ import numpy as np
 from reference.checks import require_float, require_upstream
 
 
+def rows3(a: np.ndarray) -> np.ndarray:
+    """The (N, C, L) view of an (N, C, ...) array: elementwise work then runs over long contiguous rows."""
+    return a.reshape(a.shape[0], a.shape[1], -1)
+
+
 def channel_sum(a: np.ndarray) -> np.ndarray:
     """sum over every axis but the channel axis 1: (N, C, ...) -> (C,); the contiguous axis first."""
-    return a.reshape(a.shape[0], a.shape[1], -1).sum(axis=2).sum(axis=0)
+    return rows3(a).sum(axis=2).sum(axis=0)
 
 
-def per_channel(v: np.ndarray, ndim: int) -> np.ndarray:
-    """(C,) -> (1, C, 1, ...) broadcasting against an input of ndim dimensions."""
-    return v.reshape((1, -1) + (1,) * (ndim - 2))
+def channel_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """sum of a * b over every axis but the channel axis, without the (N, C, L) product in memory."""
+    return np.einsum("ncl,ncl->c", rows3(a), rows3(b))
+
+
+def col(v: np.ndarray) -> np.ndarray:
+    """(C,) -> (C, 1), broadcasting over the (N, C, L) view."""
+    return v[:, None]
 
 
 def check_input(x: np.ndarray, num_features: int, ndims: tuple[int, ...], name: str) -> None:
@@ -61,8 +71,9 @@ def values_per_channel(x: np.ndarray) -> int:
     return x.size // x.shape[1] if x.shape[1] else 0
 
 
-def batch_statistics(x: np.ndarray, eps: float, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """(mu, biased var) per channel; refuses m = 1 and eps <= 0 as PyTorch does in train mode."""
+def batch_statistics(x: np.ndarray, eps: float, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mu, biased var) per channel, and x - mu as (N, C, L); refuses m = 1 and eps <= 0 as PyTorch
+    does in train mode."""
     m = values_per_channel(x)
     if m <= 1:
         raise ValueError(f"{name}: expected more than 1 value per channel when training, got input of shape "
@@ -70,36 +81,49 @@ def batch_statistics(x: np.ndarray, eps: float, name: str) -> tuple[np.ndarray, 
     if not eps > 0:
         raise ValueError(f"{name}: eps must be positive during training, got eps = {eps}")
     mu = channel_sum(x) / m
-    xc = x - per_channel(mu, x.ndim)
-    return mu, channel_sum(xc * xc) / m
+    xc = rows3(x) - col(mu)
+    return mu, channel_dot(xc, xc) / m, xc
 
 
-def normalise(x: np.ndarray, mu: np.ndarray, var: np.ndarray, eps: float):
-    """(x^, 1 / sqrt(var + eps)) with the given per-channel statistics."""
+def centred(x: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """x - mu as (N, C, L) (eval mode: mu is the running mean)."""
+    return rows3(x) - col(mu)
+
+
+def forward(xc: np.ndarray, shape: tuple, gamma: np.ndarray | None, beta: np.ndarray | None, var: np.ndarray,
+            eps: float, batch_stats: bool, name: str) -> tuple[np.ndarray, tuple]:
+    """y = gamma x^ + beta with x^ = xc / sqrt(var + eps), xc = x - mu as (N, C, L) (consumed: it becomes
+    x^); batch_stats says whether (mu, var) came from x, which changes the backward."""
     inv_std = 1.0 / np.sqrt(var + eps)
-    return (x - per_channel(mu, x.ndim)) * per_channel(inv_std, x.ndim), inv_std
-
-
-def forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.ndarray | None, mu: np.ndarray,
-            var: np.ndarray, eps: float, batch_stats: bool, name: str) -> tuple[np.ndarray, tuple]:
-    """y = gamma x^ + beta with x^ from (mu, var); batch_stats says whether they came from x (backward)."""
-    xhat, inv_std = normalise(x, mu, var, eps)
-    y = xhat if gamma is None else xhat * per_channel(gamma, x.ndim) + per_channel(beta, x.ndim)
-    return y, (xhat, inv_std, gamma, batch_stats, name)
+    xhat = xc
+    xhat *= col(inv_std)
+    if gamma is None:
+        y = xhat.copy()  # the cache keeps xhat; the caller may change y
+    else:
+        y = xhat * col(gamma)
+        y += col(beta)
+    return y.reshape(shape), (xhat, inv_std, gamma, batch_stats, shape, name)
 
 
 def backward(dy: np.ndarray, cache: tuple) -> tuple[np.ndarray, dict]:
-    """(dE/dx, {"gamma": dE/dgamma, "beta": dE/dbeta} or {} without affine); formulas: module docstring."""
-    xhat, inv_std, gamma, batch_stats, name = cache
-    require_upstream(dy, xhat.shape, xhat.dtype, name)
-    grads = {} if gamma is None else {"gamma": channel_sum(dy * xhat), "beta": channel_sum(dy)}
-    dxhat = dy if gamma is None else dy * per_channel(gamma, dy.ndim)
+    """(dE/dx, {"gamma": dE/dgamma, "beta": dE/dbeta} or {} without affine); formulas: module docstring.
+
+    With k = gamma / sqrt(var + eps) and dE/dgamma, dE/dbeta as sums (computed even without affine),
+    the batch-statistics gradient is dE/dx = k (dy - x^ (dE/dgamma) / m - (dE/dbeta) / m).
+    """
+    xhat, inv_std, gamma, batch_stats, shape, name = cache
+    require_upstream(dy, shape, xhat.dtype, name)
+    dbeta, dgamma = channel_sum(dy), channel_dot(dy, xhat)
+    grads = {} if gamma is None else {"gamma": dgamma, "beta": dbeta}
+    k = col(inv_std if gamma is None else gamma * inv_std)
     if not batch_stats:
-        return dxhat * per_channel(inv_std, dy.ndim), grads
+        return (rows3(dy) * k).reshape(shape), grads
     m = values_per_channel(dy)
-    s1, s2 = channel_sum(dxhat), channel_sum(dxhat * xhat)
-    dx = (dxhat - per_channel(s1 / m, dy.ndim) - xhat * per_channel(s2 / m, dy.ndim)) * per_channel(inv_std, dy.ndim)
-    return dx, grads
+    dx = xhat * col(dgamma / m)
+    dx += col(dbeta / m)
+    np.subtract(rows3(dy), dx, out=dx)
+    dx *= k
+    return dx.reshape(shape), grads
 
 
 def updated_running_stats(state: dict, mu: np.ndarray, var: np.ndarray, m: int, momentum: float | None) -> dict:

@@ -198,12 +198,13 @@ class BatchNorm:
         bn.check_input(x, self.num_features, self.input_ndims, self.name)
         gamma, beta = (params["gamma"], params["beta"]) if self.affine else (None, None)
         if train or not self.track_running_stats:
-            mu, var = bn.batch_statistics(x, self.eps, self.name)
-            y, cache = bn.forward(x, gamma, beta, mu, var, self.eps, True, self.name)
+            mu, var, xc = bn.batch_statistics(x, self.eps, self.name)
+            y, cache = bn.forward(xc, x.shape, gamma, beta, var, self.eps, True, self.name)
             if train and self.track_running_stats:
                 state = bn.updated_running_stats(state, mu, var, bn.values_per_channel(x), self.momentum)
             return y, cache, state
-        y, cache = bn.forward(x, gamma, beta, state["running_mean"], state["running_var"], self.eps, False, self.name)
+        xc = bn.centred(x, state["running_mean"])
+        y, cache = bn.forward(xc, x.shape, gamma, beta, state["running_var"], self.eps, False, self.name)
         return y, cache, state
 
     def backward(self, dy, cache, need_dx: bool = True):
