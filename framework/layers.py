@@ -24,7 +24,8 @@ tests/test_dropout.py checks that it reproduces F.dropout bit for bit given F.dr
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -32,7 +33,8 @@ from torch import nn
 
 from framework.conv import Conv2dTwin, avgpool2d_twin, flatten_twin, maxpool2d_twin, torch_to_conv
 from framework.convert import linear_to_dense, load_into_linear
-from reference import dropout, sequential as seq
+from reference import dropout
+from reference import sequential as seq
 
 ACTIVATION_MODULES = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "identity": nn.Identity}
 

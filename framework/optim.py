@@ -1,8 +1,9 @@
 """torch.optim twins of the reference optimizers and schedules (reference/optim.py, schedules.py).
 
 `torch_optimizer(opt, twin)` builds the torch.optim optimizer with the same hyper-parameters over
-the twin's parameters (`set_lr` gives it a step's learning rate), and `torch_scheduler(schedule, torch_opt)` the torch.optim.lr_scheduler of a
-reference schedule (registries keyed by the reference type, as framework/layers.py's TWINS).
+the twin's parameters (`set_lr` gives it a step's learning rate), and `torch_scheduler(schedule,
+torch_opt)` the torch.optim.lr_scheduler of a reference schedule (registries keyed by the reference
+type, as framework/layers.py's TWINS).
 `optimizer_state(torch_opt, twin, model)` reads torch's per-parameter state (step count, momentum
 buffers, Adam's moments) in the reference's layout, to compare with the reference's opt_state
 buffer by buffer.
@@ -14,7 +15,8 @@ import torch
 from torch import nn
 
 from framework.cnn import read
-from reference import optim, schedules, sequential as seq
+from reference import optim, schedules
+from reference import sequential as seq
 
 OPTIMIZERS = {
     optim.SGD: lambda o, ps, lr: torch.optim.SGD(ps, lr=lr, momentum=o.momentum, dampening=o.dampening,

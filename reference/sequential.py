@@ -37,7 +37,9 @@ from typing import ClassVar, NamedTuple
 
 import numpy as np
 
-from reference import batchnorm as bn, conv, conv_shapes as cs, dense, dropout, flatten, pooling
+from reference import batchnorm as bn
+from reference import conv, dense, dropout, flatten, pooling
+from reference import conv_shapes as cs
 from reference.activations import get_activation
 from reference.losses import cross_entropy, cross_entropy_grad
 

@@ -10,7 +10,8 @@ import torch
 
 from experiments.equivalence import layers as el
 from framework.layers import twin_of
-from reference import batchnorm as bn, sequential as seq
+from reference import batchnorm as bn
+from reference import sequential as seq
 
 BN_CASES = [c for c in el.layer_cases() if isinstance(c.layer, seq.BatchNorm)]
 
@@ -86,7 +87,8 @@ def test_float32_stays_float32():
     x = np.random.default_rng(0).normal(size=(4, 3, 2, 2)).astype(np.float32)
     y, cache, new = layer.forward(x, params, state, train=True)
     dx, g = layer.backward(np.ones_like(y) * 0.5, cache)
-    assert {a.dtype for a in (y, dx, g["gamma"], g["beta"], new["running_mean"], new["running_var"])} == {np.dtype(np.float32)}
+    arrays = (y, dx, g["gamma"], g["beta"], new["running_mean"], new["running_var"])
+    assert {a.dtype for a in arrays} == {np.dtype(np.float32)}
 
 
 def _both_raise(layer, x, train, match_ours, match_torch):
@@ -103,13 +105,14 @@ def _both_raise(layer, x, train, match_ours, match_torch):
                                           (seq.BatchNorm1d(3), (1, 3, 1))])
 def test_one_value_per_channel_in_train_mode_is_refused_like_torch(layer, shape):
     x = np.random.default_rng(0).normal(size=shape)
-    _both_raise(layer, x, True, r"batchnorm: expected more than 1 value per channel when training, got input of shape "
-                + str(shape).replace("(", r"\(").replace(")", r"\)"), "Expected more than 1 value per channel when training")
+    ours = ("batchnorm: expected more than 1 value per channel when training, got input of shape "
+            + str(shape).replace("(", r"\(").replace(")", r"\)"))
+    _both_raise(layer, x, True, ours, "Expected more than 1 value per channel when training")
     # eval mode with running statistics accepts it, as torch does
     params, state = layer.init(None, np.float64)
     assert layer.forward(x, params, state, train=False)[0].shape == shape
     # without running statistics eval mode uses the batch's, so it is refused too
-    untracked = seq.BatchNorm1d(3, track_running_stats=False) if len(shape) < 4 else seq.BatchNorm2d(3, track_running_stats=False)
+    untracked = (seq.BatchNorm1d if len(shape) < 4 else seq.BatchNorm2d)(3, track_running_stats=False)
     _both_raise(untracked, x, False, "more than 1 value per channel", "Expected more than 1 value per channel")
 
 
@@ -118,7 +121,8 @@ def test_channel_mismatch_and_wrong_dimensions_are_refused_like_torch():
     _both_raise(seq.BatchNorm2d(3, name="bn1"), x, True,
                 r"bn1: input has 5 channels \(shape \(4, 5, 2, 2\)\) but the layer has num_features = 3",
                 "running_mean should contain 5 elements not 3")
-    _both_raise(seq.BatchNorm1d(5, name="bn2"), x, True, r"bn2: expected 2D or 3D input, got 4D input of shape \(4, 5, 2, 2\)",
+    _both_raise(seq.BatchNorm1d(5, name="bn2"), x, True,
+                r"bn2: expected 2D or 3D input, got 4D input of shape \(4, 5, 2, 2\)",
                 r"expected 2D or 3D input \(got 4D input\)")
     _both_raise(seq.BatchNorm2d(5, name="bn3"), x[:, :, 0], True, r"bn3: expected 4D input, got 3D input",
                 r"expected 4D input \(got 3D input\)")
@@ -127,7 +131,8 @@ def test_channel_mismatch_and_wrong_dimensions_are_refused_like_torch():
 @pytest.mark.parametrize("eps", [0.0, -1e-5])
 def test_eps_not_positive_is_refused_in_train_mode_like_torch(eps):
     x = np.random.default_rng(0).normal(size=(4, 3))
-    _both_raise(seq.BatchNorm1d(3, eps=eps), x, True, f"batchnorm: eps must be positive during training, got eps = {eps}",
+    _both_raise(seq.BatchNorm1d(3, eps=eps), x, True,
+                f"batchnorm: eps must be positive during training, got eps = {eps}",
                 "eps must be positive during training")
 
 
@@ -150,4 +155,5 @@ def test_in_a_sequential_model_state_is_threaded_and_params_untouched():
     assert not np.array_equal(s1[2]["running_mean"], state[2]["running_mean"])
     _, _, s2 = model.forward(x, params, s1, train=False)
     assert all(a is b for a, b in zip(s2, s1))  # eval mode leaves the running statistics alone
-    assert set(params[2]) == {"gamma", "beta"} and set(state[2]) == {"running_mean", "running_var", "num_batches_tracked"}
+    assert set(params[2]) == {"gamma", "beta"}
+    assert set(state[2]) == {"running_mean", "running_var", "num_batches_tracked"}

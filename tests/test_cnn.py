@@ -16,7 +16,8 @@ from experiments.equivalence.check import CD_ATOL, CD_RTOL, tolerances
 from experiments.equivalence.trajectories import CNN_ATOL, cnn_trajectory, flat_params
 from framework import cnn as tcnn
 from framework.optim import torch_optimizer
-from reference import flatten, optim, sequential as seq
+from reference import flatten, optim
+from reference import sequential as seq
 
 
 @pytest.fixture(scope="module")
@@ -217,7 +218,8 @@ def test_model_errors_are_clear():
         model.forward(np.zeros((1, 1, 28, 28)), p, s[:-1], train=True)
     with pytest.raises(ValueError, match="cannot be trained"):
         seq.Activation("sign")
-    with pytest.raises(ValueError, match=r"labels must be a 1-D array of integers in 0..9, got shape \(2,\), range 0..10"):
+    with pytest.raises(ValueError,
+                       match=r"labels must be a 1-D array of integers in 0..9, got shape \(2,\), range 0..10"):
         seq.one_hot(np.array([0, 10]), 10, np.float64)
     with pytest.raises(ValueError, match=r"dense1: input has shape \(1, 64\), expected \(N, 256\)"):
         model.forward(np.zeros((1, 1, 20, 20)), p, s, train=True)

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 
 from experiments.equivalence import layers as el
 from framework.layers import DropoutTwin
-from reference import dropout, sequential as seq
+from reference import dropout
+from reference import sequential as seq
 
 DROPOUT_CASES = [c for c in el.layer_cases() if isinstance(c.layer, seq.Dropout)]
 
@@ -89,7 +90,8 @@ def test_p_outside_0_1_is_refused_like_torch(p):
 def test_train_mode_needs_an_rng_or_a_mask_of_the_right_shape():
     with pytest.raises(ValueError, match="drop: train mode with p = 0.5 needs an rng"):
         seq.Dropout(0.5, name="drop").forward(np.zeros((2, 3)), {}, {}, train=True)
-    with pytest.raises(ValueError, match=r"dropout: train mode with p = 0.5 needs a mask of the input's shape \(2, 3\), got \(3, 2\)"):
+    wrong_mask = r"dropout: train mode with p = 0.5 needs a mask of the input's shape \(2, 3\), got \(3, 2\)"
+    with pytest.raises(ValueError, match=wrong_mask):
         dropout.forward(np.zeros((2, 3)), 0.5, True, np.ones((3, 2), dtype=bool))
     # eval mode and p = 0 draw nothing
     seq.Dropout(0.5).forward(np.zeros((2, 3)), {}, {}, train=False)

@@ -11,7 +11,8 @@ import torch
 from experiments.equivalence import layers as el
 from framework import cnn as tcnn
 from framework.optim import optimizer_state, torch_optimizer, torch_scheduler
-from reference import optim, schedules, sequential as seq
+from reference import optim, schedules
+from reference import sequential as seq
 
 
 def torch_rates(schedule, lr0: float, steps: int) -> np.ndarray:
@@ -50,10 +51,12 @@ def test_schedule_formulas_and_errors():
 STATE_CASES = [
     el.TrajectoryCase("sgd_plain", optim.SGD(), schedules.Constant(), 0.02),
     el.TrajectoryCase("sgd_momentum", optim.SGD(momentum=0.9), schedules.Constant(), 0.01),
-    el.TrajectoryCase("sgd_dampening_wd", optim.SGD(momentum=0.5, dampening=0.3, weight_decay=0.01), schedules.StepLR(5, 0.5), 0.02),
+    el.TrajectoryCase("sgd_dampening_wd", optim.SGD(momentum=0.5, dampening=0.3, weight_decay=0.01),
+                      schedules.StepLR(5, 0.5), 0.02),
     el.TrajectoryCase("sgd_nesterov", optim.SGD(momentum=0.8, nesterov=True), schedules.ExponentialLR(0.9), 0.02),
     el.TrajectoryCase("adam", optim.Adam(), schedules.Constant(), 1e-3),
-    el.TrajectoryCase("adam_small_betas_wd", optim.Adam(betas=(0.3, 0.5), eps=1e-6, weight_decay=0.1), schedules.Constant(), 1e-3),
+    el.TrajectoryCase("adam_small_betas_wd", optim.Adam(betas=(0.3, 0.5), eps=1e-6, weight_decay=0.1),
+                      schedules.Constant(), 1e-3),
     el.TrajectoryCase("adamw", optim.AdamW(), schedules.CosineAnnealingLR(10), 1e-3),
 ]
 
@@ -74,8 +77,8 @@ def test_optimizer_state_equals_torchs_after_every_step(case):
 @pytest.mark.parametrize("case", el.TRAJECTORIES, ids=lambda c: c.name)
 def test_500_step_trajectory_with_batchnorm_and_dropout_ends_within_1e_9_of_torch(case):
     rows = el.trajectory_rows(case, steps=500)
-    assert {r["quantity"] for r in rows} == {"trajectory", "trajectory running statistics", "trajectory optimizer state",
-                                            "eval output after training"}
+    assert {r["quantity"] for r in rows} == {"trajectory", "trajectory running statistics",
+                                            "trajectory optimizer state", "eval output after training"}
     for r in rows:
         assert r["passed"], r
     traj = next(r for r in rows if r["quantity"] == "trajectory")
@@ -145,7 +148,8 @@ def test_sgd_momentum_and_adam_formulas_by_hand():
     (lambda: optim.SGD(momentum=0.9, dampening=0.1, nesterov=True),
      lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, dampening=0.1, nesterov=True),
      "SGD: nesterov momentum requires a momentum > 0 and zero dampening, got momentum = 0.9, dampening = 0.1"),
-    (lambda: optim.Adam(eps=-1e-8), lambda p: torch.optim.Adam(p, eps=-1e-8), "Adam: eps must be >= 0, got eps = -1e-08"),
+    (lambda: optim.Adam(eps=-1e-8), lambda p: torch.optim.Adam(p, eps=-1e-8),
+     "Adam: eps must be >= 0, got eps = -1e-08"),
     (lambda: optim.Adam(betas=(1.0, 0.999)), lambda p: torch.optim.Adam(p, betas=(1.0, 0.999)),
      r"Adam: betas must lie in \[0, 1\), got betas\[0\] = 1.0"),
     (lambda: optim.AdamW(betas=(0.9, -0.1)), lambda p: torch.optim.AdamW(p, betas=(0.9, -0.1)),

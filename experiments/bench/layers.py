@@ -78,7 +78,8 @@ def adam_pair():
 
     from framework.cnn import build_twin
     from framework.optim import torch_optimizer
-    from reference import optim, sequential as seq
+    from reference import optim
+    from reference import sequential as seq
 
     model = seq.lenet(hidden=128)
     params, state = model.init(SEED, np.float32)
@@ -99,6 +100,14 @@ def adam_pair():
     return f"adam step over lenet(hidden=128)'s {n} parameters", reference, t_opt.step
 
 
+def repeated(fn, n: int):
+    """A function calling fn n times."""
+    def calls():
+        for _ in range(n):
+            fn()
+    return calls
+
+
 def rows(quick: bool = False, repeats: int = 7) -> list[dict]:
     """Two rows (numpy-reference, torch) per benchmark."""
     threads = pin(1)
@@ -106,10 +115,11 @@ def rows(quick: bool = False, repeats: int = 7) -> list[dict]:
     out = []
     for pair in (batchnorm_pair, dropout_pair, adam_pair):
         name, reference, pytorch = pair()
-        reference(), pytorch()  # warm-up
+        ref_calls, torch_calls = repeated(reference, inner), repeated(pytorch, inner)
+        ref_calls(), torch_calls()  # warm-up
         # alternate the two, one repeat each, so that a busy machine slows both alike
-        rounds = [(median_time(lambda: [reference() for _ in range(inner)], 1, per=inner),
-                   median_time(lambda: [pytorch() for _ in range(inner)], 1, per=inner)) for _ in range(repeats)]
+        rounds = [(median_time(ref_calls, 1, per=inner), median_time(torch_calls, 1, per=inner))
+                  for _ in range(repeats)]
         t_ref, t_torch = (float(np.median(t)) for t in zip(*rounds))
         note = (f"reference/torch = {t_ref / t_torch:.2f}x (median of medians; per round "
                 f"{min(a / b for a, b in rounds):.2f}x to {max(a / b for a, b in rounds):.2f}x); "

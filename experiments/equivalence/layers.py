@@ -45,7 +45,8 @@ from framework import cnn as tcnn
 from framework.cnn import torch_dtype
 from framework.layers import twin_of
 from framework.optim import optimizer_state, torch_optimizer, torch_scheduler
-from reference import optim, schedules, sequential as seq
+from reference import optim, schedules
+from reference import sequential as seq
 
 TRAJ_ATOL = 1e-9
 DTYPES = (np.float64, np.float32)
@@ -84,7 +85,8 @@ def layer_cases(quick: bool = False) -> tuple[LayerCase, ...]:
             for C in (1, 5):
                 for affine in (True, False):
                     for train in (True, False):
-                        cases.append(LayerCase(cls(C, affine=affine, name=cls.__name__.lower()), (N, C) + spatial, train))
+                        layer = cls(C, affine=affine, name=cls.__name__.lower())
+                        cases.append(LayerCase(layer, (N, C) + spatial, train))
     cases += [
         LayerCase(seq.BatchNorm1d(5, momentum=None, eps=1e-3, name="batchnorm1d"), (7, 5, 3), True),
         LayerCase(seq.BatchNorm2d(5, momentum=0.3, name="batchnorm2d"), (2, 5, 4, 3), True),
@@ -100,10 +102,12 @@ def layer_cases(quick: bool = False) -> tuple[LayerCase, ...]:
 def randomised_layer(layer, dtype, rng: np.random.Generator) -> tuple[dict, dict]:
     """layer.init with gamma ~ 1 + N(0, 0.5^2), beta ~ N(0, 1), running mean ~ N(0, 1), running var in [0.5, 2]."""
     params, state = layer.init(rng, dtype)
-    params = {k: (v + (0.5 if k == "gamma" else 1.0) * rng.normal(size=v.shape)).astype(dtype) for k, v in params.items()}
+    params = {k: (v + (0.5 if k == "gamma" else 1.0) * rng.normal(size=v.shape)).astype(dtype)
+              for k, v in params.items()}
     if state:
         C = state["running_mean"].shape[0]
-        state = {"running_mean": rng.normal(size=C).astype(dtype), "running_var": rng.uniform(0.5, 2.0, C).astype(dtype),
+        state = {"running_mean": rng.normal(size=C).astype(dtype),
+                 "running_var": rng.uniform(0.5, 2.0, C).astype(dtype),
                  "num_batches_tracked": np.int64(3)}
     return params, state
 
@@ -164,7 +168,8 @@ def layer_rows(case: LayerCase, dtype) -> list[dict]:
     ours, cache = layer_ours(case, *data)
     theirs = layer_torch(case, *data[:4], cache)
     if set(ours) != set(theirs):
-        raise AssertionError(f"{case.component}/{case.name}: quantities differ, ours {sorted(ours)}, theirs {sorted(theirs)}")
+        raise AssertionError(f"{case.component}/{case.name}: quantities differ, ours {sorted(ours)}, "
+                             f"theirs {sorted(theirs)}")
     rows = [compare(case.component, case.name, q, ours[q], theirs[q], dtype=dtype) for q in theirs]
     if np.dtype(dtype) == np.float64:
         cd, f_scale = layer_central(case, *data)
@@ -225,7 +230,8 @@ class TrajectoryCase:
 TRAJECTORIES = (
     TrajectoryCase("sgd_lr0.01_momentum0.9_nesterov_wd1e-3_steplr100x0.5",
                    optim.SGD(momentum=0.9, nesterov=True, weight_decay=1e-3), schedules.StepLR(100, 0.5), 0.01),
-    TrajectoryCase("adam_lr3e-3_wd1e-4_exponentiallr0.995", optim.Adam(weight_decay=1e-4), schedules.ExponentialLR(0.995), 3e-3),
+    TrajectoryCase("adam_lr3e-3_wd1e-4_exponentiallr0.995", optim.Adam(weight_decay=1e-4),
+                   schedules.ExponentialLR(0.995), 3e-3),
     TrajectoryCase("adamw_lr3e-3_betas0.8x0.99_wd0.05_cosine500", optim.AdamW(betas=(0.8, 0.99), weight_decay=0.05),
                    schedules.CosineAnnealingLR(500, 1e-4), 3e-3),
 )
@@ -254,7 +260,8 @@ def flat(arrays: list[dict]) -> np.ndarray:
 
 
 def flat_opt_state(opt_state: dict) -> np.ndarray:
-    slots = [{f"{key} {n}": v for key, buffers in layer.items() for n, v in buffers.items()} for layer in opt_state["slots"]]
+    slots = [{f"{key} {n}": v for key, buffers in layer.items() for n, v in buffers.items()}
+             for layer in opt_state["slots"]]
     return flat(slots)
 
 
@@ -296,7 +303,8 @@ def trajectory(case: TrajectoryCase, steps: int = 500, batch_size: int = 8, seed
     out = {q: (np.array(a), np.array(b)) for q, (a, b) in rec.items()}
     twin.eval()
     with torch.no_grad():
-        out["eval output"] = (model.forward(X[:32], params, state, train=False)[0], twin(torch.from_numpy(X[:32])).numpy())
+        out["eval output"] = (model.forward(X[:32], params, state, train=False)[0],
+                              twin(torch.from_numpy(X[:32])).numpy())
     return out
 
 
@@ -312,7 +320,8 @@ def trajectory_rows(case: TrajectoryCase, steps: int = 500, seed: int = 0) -> li
                              f"{float(np.max(np.abs(ours[-1] - theirs[-1]))) if ours.size else 0.0:.3g}")
         row["seed"] = seed
         rows.append(row)
-    rows.append(compare("cnn+batchnorm+dropout", name, "eval output after training", *res["eval output"], dtype=np.float64))
+    rows.append(compare("cnn+batchnorm+dropout", name, "eval output after training", *res["eval output"],
+                        dtype=np.float64))
     rows[-1]["seed"] = seed
     return rows
 
