@@ -117,9 +117,11 @@ def cmd_report(args) -> int:
 
 
 def cmd_equivalence(args) -> int:
-    from experiments.equivalence import write_equivalence
+    from experiments import outputs
+    from experiments.equivalence import write
 
-    return 0 if write_equivalence(quick=args.quick) else 1
+    out = outputs.ad_hoc(args.out) if (args.quick or args.out) else outputs.official()
+    return 0 if write(out, quick=args.quick) else 1
 
 
 def cmd_data(args) -> int:
@@ -163,7 +165,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("report", help="rebuild the committed tables and plots from results/ (no training)").set_defaults(
         fn=cmd_report)
     e = sub.add_parser("equivalence", help="reference vs PyTorch, layer by layer -> results/equivalence.csv")
-    e.add_argument("--quick", action="store_true", help="skip the full-epoch trajectories (labelled)")
+    e.add_argument("--quick", action="store_true", help="fewer cases, short trajectories (labelled; into --out)")
+    e.add_argument("--out", help="output folder instead of results/ (default ./out for --quick)")
     e.set_defaults(fn=cmd_equivalence)
     d = sub.add_parser("data", help="fetch a dataset and verify its SHA-256 checksums")
     d.add_argument("dataset", nargs="?", default="mnist", choices=["mnist", "orl"], help="which (default mnist)")
