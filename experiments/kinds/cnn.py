@@ -3,7 +3,7 @@
 With impl "both", one run trains the reference and then its twin from the same initial weights
 (the model's seeded init, copied into the twin) on the same samples in the same order (a
 default_rng(seed) permutation per epoch), with mini-batch SGD on the mean softmax cross-entropy at
-lr * lr_decay^(epoch-1) (an exponential schedule, as torch's ExponentialLR), and records the largest
+lr * lr_decay^(epoch-1) (reference.schedules.ExponentialLR, torch's ExponentialLR), and records the largest
 difference between their final parameters. Inputs are standardised with the training set's pixel
 mean and standard deviation (LeCun's zero-mean advice).
 """
@@ -15,6 +15,7 @@ import numpy as np
 from experiments.config import check_keys
 from experiments.engines.sequential import SEQUENTIAL_ENGINES, ImageData
 from reference import optim
+from reference.schedules import ExponentialLR
 from reference.sequential import lenet
 
 TABLE = "cnn_mnist"
@@ -102,10 +103,11 @@ def execute(spec, out, *, progress: bool = False, stop_after_epoch: int | None =
     model = lenet(cfg["hidden"] or None, input_shape=data.X_train.shape[1:], classes=10)
     params0, state0 = model.init(seed, np.dtype(cfg["dtype"]))
     impls = ("numpy", "torch") if cfg["impl"] == "both" else (cfg["impl"],)
+    schedule = ExponentialLR(cfg["lr_decay"])
     results, finals = {}, {}
     for impl in impls:
         engine = SEQUENTIAL_ENGINES[impl](model, params0, state0, data, optim.SGD(),
-                                          lambda e: cfg["lr"] * cfg["lr_decay"] ** (e - 1), cfg["batch_size"])
+                                          lambda e: schedule(cfg["lr"], e - 1), cfg["batch_size"])
         final = out.checkpoints / "final" / f"{spec.run_id}.{impl}.npz"
         results[impl] = train(engine, run_id=f"{spec.run_id}.{impl}", label=f"{spec.label}/{impl}",
                               epochs=cfg["epochs"], batch_size=cfg["batch_size"], n_train=n,
