@@ -4,6 +4,7 @@ PyTorch twin; `python -m experiments equivalence` writes the rows to results/equ
     check.py         one check: forward, backward with a random upstream gradient, central differences
     cases.py         the layer cases, one line each (activations, losses, convolution, pooling, flatten)
     mlp.py, cnn.py   whole networks: the study's MLP and the Sequential CNNs
+    layers.py        batch normalisation, dropout and the optimizers (SGD, Adam, AdamW, schedules)
     trajectories.py  whole training runs from identical weights and order, and their sensitivity
 
 FAMILIES lists the modules whose rows(quick) -> list[dict] make up the table: adding a family is one
@@ -14,11 +15,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from experiments.equivalence import cases, cnn, mlp, trajectories
+from experiments.equivalence import cases, cnn, layers, mlp, trajectories
 from experiments.outputs import Outputs, ad_hoc, official
 from experiments.provenance import command_line, stamp, write_csv_atomic
 
-FAMILIES = (cases, mlp, cnn, trajectories)
+FAMILIES = (cases, mlp, cnn, layers, trajectories)
 TABLE = "equivalence"
 SENSITIVITY_TABLE = "trajectory_sensitivity"
 SEEDING = ("component rows: inputs from numpy.random.default_rng with the fixed per-case seeds of "
