@@ -104,6 +104,26 @@ def _execute_quietly(spec: RunSpec, out: Outputs, provenance: dict) -> list[dict
     return execute(spec, out, progress=False, provenance=provenance)
 
 
+def datasets_of(specs: list[RunSpec]) -> list[str]:
+    """The datasets the runs read: a kind's datasets(config) if it has one, else the config's `dataset`."""
+    from experiments.kinds import kind_module
+
+    names = set()
+    for s in specs:
+        kind = kind_module(s.kind)
+        names.update(kind.datasets(s.config) if hasattr(kind, "datasets") else [s.config.get("dataset")])
+    return sorted(n for n in names if n)
+
+
+def prefetch(specs: list[RunSpec]) -> None:
+    """Fetch and verify every dataset the runs need, here, before any run starts: a data problem is then
+    one clear error instead of one failed run per spec (workers elsewhere verify their own copies)."""
+    from experiments.data import fetch
+
+    for name in datasets_of(specs):
+        fetch(name, progress=False)
+
+
 def run_grid(specs: list[RunSpec], out: Outputs, table: str, *, workers: int = 1, scheduler: str | None = None,
              progress: bool = True) -> tuple[list, list]:
     """Run the specs whose run_id is not yet in out.table(table); append each run's rows as it finishes.
@@ -134,6 +154,7 @@ def run_grid(specs: list[RunSpec], out: Outputs, table: str, *, workers: int = 1
 
     if not todo:
         return rows, failures
+    prefetch(todo)
     if workers == 1 and scheduler is None:
         from experiments.progress import progress_bar
 
