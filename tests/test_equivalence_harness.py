@@ -47,3 +47,11 @@ def test_an_official_write_never_drops_a_committed_row(tmp_path):
     keep_every_row(pd.concat([old, old.assign(case="c")]), path)  # more rows: fine
     with pytest.raises(ValueError, match=r"lack 1 of its rows, e.g. \[\('conv', 'b', 'float64', 'output'\)\]"):
         keep_every_row(old.iloc[:1], path)
+
+
+def test_a_quick_run_never_writes_into_results():
+    from experiments.equivalence import write
+    from experiments.outputs import official
+
+    with pytest.raises(ValueError, match="a --quick equivalence run never writes into results/"):
+        write(official(), quick=True)
