@@ -202,26 +202,34 @@ def verify(spec, out, cfg: dict, progress: bool) -> list[dict]:
              "seconds": seconds, "pairs": out.shown(path)}]
 
 
-def twin(spec, out, cfg: dict, progress: bool) -> list[dict]:
+def lockstep(cfg: dict, seed: int) -> tuple[NumpyFaces, TorchTwinFaces, list[dict], float]:
     """The NumPy CNN and its torch twin from identical weights, trained in lockstep on identical batches
-    (augmented images and dropout masks shared): accuracies and weight differences per epoch."""
+    (augmented images and dropout masks shared): (the two engines, per-epoch curve, the largest parameter
+    difference after any step)."""
     x, y = load_faces(cfg)
-    train, test = identification_indices(cfg, y, spec.seed)
-    ne = numpy_engine(cfg, spec.seed, face_data(cfg, x, y, train, test))
+    train, test = identification_indices(cfg, y, seed)
+    ne = numpy_engine(cfg, seed, face_data(cfg, x, y, train, test))
     te = TorchTwinFaces(ne)
-    curve, worst, t0 = [], 0.0, time.perf_counter()
+    curve, worst = [], 0.0
     for epoch in range(1, cfg["epochs"] + 1):
-        ln, lt, w = lockstep_epoch(ne, te, order_for(spec.seed, epoch, len(train)), epoch)
+        ln, lt, w = lockstep_epoch(ne, te, order_for(seed, epoch, len(train)), epoch)
         worst = max(worst, w)
         curve.append({"epoch": epoch, "numpy_loss": ln, "torch_loss": lt, "numpy_test_acc": ne.accuracy(),
                       "torch_test_acc": te.accuracy(), "max_weight_diff": w})
+    return ne, te, curve, worst
+
+
+def twin(spec, out, cfg: dict, progress: bool) -> list[dict]:
+    """Rows of the lockstep run: accuracies, losses and the weight differences."""
+    t0 = time.perf_counter()
+    ne, te, curve, worst = lockstep(cfg, spec.seed)
     path = out.curves(spec.experiment) / f"{spec.variant}__{spec.run_id}.csv"
     write_csv_atomic(pd.DataFrame(curve), path)
-    steps = cfg["epochs"] * -(-len(train) // cfg["batch_size"])
+    n_train, n_test = len(ne.data.X_train), len(ne.data.X_test)
     final_params, final_stats = differences(ne, te)
-    common = {"steps": steps, "max_weight_diff": worst, "final_weight_diff": final_params,
-              "final_state_diff": final_stats, "seconds": time.perf_counter() - t0,
-              "curve": out.shown(path), "n_train": len(train), "n_test": len(test)}
+    common = {"steps": cfg["epochs"] * -(-n_train // cfg["batch_size"]), "max_weight_diff": worst,
+              "final_weight_diff": final_params, "final_state_diff": final_stats,
+              "seconds": time.perf_counter() - t0, "curve": out.shown(path), "n_train": n_train, "n_test": n_test}
     last = curve[-1]
     return [{"impl": "numpy", "accuracy": last["numpy_test_acc"], "final_train_loss": last["numpy_loss"], **common},
             {"impl": "torch", "accuracy": last["torch_test_acc"], "final_train_loss": last["torch_loss"], **common}]
