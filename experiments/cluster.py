@@ -114,12 +114,18 @@ def start_local(workers: int):
 def describe(client, scheduler: str | None) -> str:
     """One line: where the runs go and where the dashboard is (or why there is none)."""
     where = f"scheduler {scheduler}" if scheduler else "a local cluster"
-    n = len(client.scheduler_info(n_workers=-1).get("workers", {}))
-    if dashboard_available():
+    info = client.scheduler_info(n_workers=-1)
+    n = len(info.get("workers", {}))
+    waiting = " (the runs wait for workers to join)" if n == 0 else ""
+    try:
+        served = "dashboard" in info.get("services", {}) and client.run_on_scheduler(dashboard_available)
+    except Exception:  # a scheduler that refuses to run functions: no claim either way
+        served = False
+    if served:
         dash = f"dashboard {client.dashboard_link}"
     else:
-        dash = "no dashboard (install bokeh>=3.1 for it)"
-    return f"dask: {n} worker{'s' if n != 1 else ''} on {where}; {dash}"
+        dash = "no dashboard (it needs bokeh>=3.1 where the scheduler runs)"
+    return f"dask: {n} worker{'s' if n != 1 else ''}{waiting} on {where}; {dash}"
 
 
 def guarded(fn: Callable, item) -> tuple:

@@ -4,9 +4,9 @@ a machine shared with other work slows every path alike; medians over the rounds
 
 A run is a real short training of the reference MLP (reference.gradient_descent.sgd_epoch, mini-batch
 SGD, tanh hidden layer, softmax cross-entropy) on a seeded synthetic 10-class problem, so the grid needs
-no data cache. Also timed: the same grid with 0 epochs per run (data generation only, about 15 ms) on 1
-worker, which is the Dask path's own cost (cluster start, task round trips, shutdown) without the noise
-of the runs' compute.
+no data cache. Also timed: the same grid with 0 epochs per run (data generation only, about 15 ms),
+directly and on 1 worker, whose difference is the Dask path's own cost (cluster start, task round trips,
+shutdown) without the noise of the runs' compute on a shared machine.
 
     python -m experiments.bench.cluster [--rounds 3] [--epochs E] [--out results/bench_cluster.csv]
 """
@@ -91,6 +91,7 @@ def rows(rounds: int = 3, n_runs: int = 8, epochs: int = 250) -> list:
         ("direct", 1, "runs"): lambda: direct(runs),
         ("dask", 1, "runs"): lambda: on_dask(runs, 1),
         ("dask", 2, "runs"): lambda: on_dask(runs, 2),
+        ("direct", 1, "empty runs"): lambda: direct(empty),
         ("dask", 1, "empty runs"): lambda: on_dask(empty, 1),
     }
     short_run(ShortRun(SEED, 1))  # imports warmed, so round 1 of "direct" is not charged for them
@@ -106,19 +107,26 @@ def rows(rounds: int = 3, n_runs: int = 8, epochs: int = 250) -> list:
                 raise AssertionError(f"{key[0]} with {key[1]} worker(s) gave other results than the direct runs")
         loads.append(os.getloadavg()[0])
     med = {key: float(np.median(t)) for key, t in times.items()}
-    t_direct, t_one, t_two, t_empty = (med[k] for k in paths)
-    overheads = [one - dir_ for one, dir_ in zip(times[("dask", 1, "runs")], times[("direct", 1, "runs")])]
-    overhead = float(np.median(overheads))  # paired by round: the two ran back to back
-    grid_name = f"grid of {n_runs} runs ({epochs} epochs each)"
-    listed = [times[k] for k in paths] + [overheads]
+    t_direct, t_one, t_two, t_empty_direct, t_empty = (med[k] for k in paths)
+
+    def paired(a, b):  # per-round differences: the two paths ran back to back
+        return [x - y for x, y in zip(times[a], times[b])]
+
+    overheads = paired(("dask", 1, "runs"), ("direct", 1, "runs"))
+    empty_overheads = paired(("dask", 1, "empty runs"), ("direct", 1, "empty runs"))
+    overhead, empty_overhead = float(np.median(overheads)), float(np.median(empty_overheads))
+    grid_name, empty_name = f"grid of {n_runs} runs ({epochs} epochs each)", f"grid of {n_runs} runs of 0 epochs"
+    minute = "this / a one-minute run"
+    listed = [times[k] for k in paths] + [overheads, empty_overheads]
     out = [
         (grid_name, "direct", 1, t_direct, 1.0, "direct / this"),
         (grid_name, "dask", 1, t_one, t_direct / t_one, "direct / this"),
         (grid_name, "dask", 2, t_two, t_one / t_two, "speed-up: dask 1 worker / this"),
-        (f"grid of {n_runs} runs of 0 epochs", "dask", 1, t_empty, t_empty / ONE_MINUTE_RUN_S,
-         "this / a one-minute run"),
-        (f"dask overhead per grid of {n_runs} runs", "dask - direct", 1, overhead, overhead / ONE_MINUTE_RUN_S,
-         "this / a one-minute run"),
+        (empty_name, "direct", 1, t_empty_direct, t_empty_direct / ONE_MINUTE_RUN_S, minute),
+        (empty_name, "dask", 1, t_empty, t_empty / ONE_MINUTE_RUN_S, minute),
+        (f"dask overhead per {grid_name}", "dask - direct", 1, overhead, overhead / ONE_MINUTE_RUN_S, minute),
+        (f"dask overhead per {empty_name}", "dask - direct", 1, empty_overhead, empty_overhead / ONE_MINUTE_RUN_S,
+         minute),
     ]
     shared = {"rounds": rounds, "run_s_direct": t_direct / n_runs, "load_1min_min": min(loads),
               "load_1min_max": max(loads), "cpus": os.cpu_count()}
