@@ -68,6 +68,17 @@ def quiet_dask(level: int = logging.ERROR):
             lg.setLevel(lvl)
 
 
+def check_picklable(fn: Callable, items: list) -> None:
+    """TypeError naming what cannot be sent to a worker (Dask's own error names only its task graph)."""
+    import cloudpickle
+
+    for what, obj in [("the function", fn), *((f"run {label_of(item)}", item) for item in items)]:
+        try:
+            cloudpickle.dumps(obj)
+        except Exception as exc:
+            raise TypeError(f"{what} cannot be sent to Dask workers: {type(exc).__name__}: {exc}") from exc
+
+
 def dashboard_available() -> bool:
     """Dask serves its dashboard only when bokeh is installed."""
     try:
@@ -170,6 +181,7 @@ def iterate(
     items = list(items)
     if not items:
         return
+    check_picklable(fn, items)
     with quiet_dask():
         cluster, client = (None, connect(scheduler)) if scheduler else start_local(workers)
         futures = {}

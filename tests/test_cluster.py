@@ -215,6 +215,17 @@ def test_workers_below_one_or_not_an_integer_are_refused(workers):
         next(cluster.iterate(work, items(1), workers=workers))
 
 
+def test_a_run_that_cannot_be_sent_to_workers_is_named_before_any_cluster_starts():
+    import threading
+
+    bad = Item("v1", 1, marker=threading.Lock())
+    with pytest.raises(TypeError, match=r"^run grid/v1 cannot be sent to Dask workers: TypeError: cannot pickle"):
+        next(cluster.iterate(work, [Item("v0", 0), bad], workers=1, progress=False))
+    lock = threading.Lock()
+    with pytest.raises(TypeError, match=r"^the function cannot be sent"):
+        next(cluster.iterate(lambda item: (item, lock), items(1), workers=1, progress=False))
+
+
 def test_one_worker_and_no_items():
     assert list(cluster.iterate(work, [], workers=1)) == []
     out = list(cluster.iterate(work, items(2), workers=1, progress=False))
