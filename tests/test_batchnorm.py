@@ -162,6 +162,17 @@ def test_upstream_gradient_of_wrong_shape_or_dtype_is_refused():
         layer.backward(np.zeros((4, 3), dtype=np.float32), cache)
 
 
+@pytest.mark.parametrize("dtype", el.DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+def test_whole_cnn_with_batchnorm_and_dropout_three_ways(train, dtype):
+    rows = el.model_rows(dtype, train)
+    quantities = {r["quantity"] for r in rows}
+    assert {"output", "loss", "grad bn1.gamma", "grad bn2.beta", "grad conv1.K", "bn1 state running_var"} <= quantities
+    assert ("grad bn1.gamma vs central difference" in quantities) == (dtype == np.float64)
+    failed = [r for r in rows if not r["passed"]]
+    assert not failed, failed
+
+
 def test_in_a_sequential_model_state_is_threaded_and_params_untouched():
     model = el.small_bn_cnn()
     params, state = model.init(0)

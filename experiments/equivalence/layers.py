@@ -14,6 +14,10 @@ plus, in float64, "<q> vs central difference" for input_grad and every parameter
 batch normalisation differentiates through the batch statistics). Their tolerance: rtol 1e-6 and
 atol at least the rounding bound 2 eps sum|terms of f| / 2h (written in the row).
 
+The whole model (small_bn_cnn below), train and eval mode: output, loss, every parameter gradient
+and the new running statistics against the twin, and in float64 every parameter gradient against
+central differences of the loss (case "small_bn_dropout_cnn_n6_<mode>").
+
 Running statistics: 50 train-mode passes on fresh random batches, then the state and an eval-mode
 output, against torch's buffers (case "..._50steps").
 
@@ -240,6 +244,53 @@ def small_bn_cnn(input_shape=(1, 10, 10), classes: int = 5, p: float = 0.25) -> 
     ))
 
 
+def randomised_model(model: seq.Sequential, dtype, seed: int = 0) -> tuple[list[dict], list[dict]]:
+    """model.init(seed) with every weight and bias perturbed by N(0, 0.1^2) and batch normalisation's
+    gamma, beta and running statistics random (randomised_layer): no zeros, no symmetry."""
+    rng = np.random.default_rng(seed + 1000)
+    params, state = model.init(seed, dtype)
+    for i, layer in enumerate(model.layers):
+        if isinstance(layer, seq.BatchNorm):
+            params[i], state[i] = randomised_layer(layer, dtype, rng)
+        else:
+            params[i] = {k: (v + 0.1 * rng.normal(size=v.shape)).astype(dtype) for k, v in params[i].items()}
+    return params, state
+
+
+def model_quantities(result: seq.LossAndGrads, model: seq.Sequential) -> dict:
+    out = {"output": result.s_L, "loss": np.array([result.loss])}
+    for layer, g, st in zip(model.layers, result.grads, result.state):
+        out.update({f"grad {layer.name}.{k}": v for k, v in g.items()})
+        out.update({f"{layer.name} {q}": v for q, v in state_quantities(st).items()})
+    return out
+
+
+def model_rows(dtype, train: bool, n: int = 6, seed: int = 0) -> list[dict]:
+    """small_bn_cnn on n teacher images in one mode: output, loss, every parameter gradient and the new
+    running statistics against the twin (dropout masks shared), and in float64 the gradients against
+    central differences of the loss (the same masks at every evaluation)."""
+    model = small_bn_cnn()
+    params, state = randomised_model(model, dtype, seed)
+    X, labels = teacher_data(n, seed=seed)
+    X = X.astype(dtype)
+    r, caches = model.forward_backward(X, labels, params, state, train=train, rng=np.random.default_rng(seed + 1))
+    twin = tcnn.build_twin(model, params, state)
+    twin.train(train)
+    tcnn.share_randomness(twin, model, caches)
+    ours, theirs = model_quantities(r, model), model_quantities(tcnn.loss_and_grads(twin, model, X, labels), model)
+    case = f"small_bn_dropout_cnn_n{n}_{'train' if train else 'eval'}"
+    rows = [compare("cnn+batchnorm+dropout", case, q, ours[q], theirs[q], dtype=dtype, depth=len(model.layers))
+            for q in theirs]
+    if np.dtype(dtype) == np.float64:
+        def f():
+            return model.loss_and_grads(X, labels, params, state, train=train, rng=np.random.default_rng(seed + 1)).loss
+
+        cd = {f"grad {layer.name}.{k}": central_difference(f, p[k])
+              for layer, p in zip(model.layers, params) for k in p}
+        rows += central_rows("cnn+batchnorm+dropout", case, ours, cd, abs(r.loss))
+    return rows
+
+
 @dataclass(frozen=True)
 class TrajectoryCase:
     name: str
@@ -358,6 +409,8 @@ def rows(quick: bool = False) -> list[dict]:
             ours, theirs = running_stats_after(layer, shape, dtype=dtype)
             name = LayerCase(layer, shape, True).name + "_50steps"
             out += [compare(type(layer).__name__.lower(), name, q, ours[q], theirs[q], dtype=dtype) for q in theirs]
+        for train in (True, False):
+            out += model_rows(dtype, train)
     for case in TRAJECTORIES:
         out += trajectory_rows(case, steps=30 if quick else 500)
     return out
