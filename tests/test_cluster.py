@@ -65,7 +65,7 @@ def always_die(item: Item) -> dict:
 
 
 def slow(item: Item) -> dict:
-    time.sleep(0.3)
+    time.sleep(0.15)
     return work(item)
 
 
