@@ -410,3 +410,20 @@ def test_loss_scale_trains_exactly_on_the_scaled_error(small_mlp_run, c):
             np.testing.assert_allclose(engine.snapshot()[f"W{l}"], model.weights()[l], rtol=0, atol=1e-13,
                                        err_msg=impl)
     assert mlp.rate(cfg) == pytest.approx(c * cfg["lr"])
+
+
+def test_run_grid_on_two_dask_workers_gives_the_rows_of_one_process(reference_run, seed_mlp, tmp_path):
+    """The grid on a local Dask cluster (separate worker processes, as `reproduce` runs by default): the
+    same rows as in one process, every row appended by the client, and no run trained twice."""
+    _, spec, row = reference_run
+    specs = [spec, quick_spec(seed_mlp, seed=1)]
+    out = Outputs(tmp_path)
+    rows, failures = runner.run_grid(specs, out, "reproduction", workers=2, progress=False)
+    assert failures == [] and sorted(r["run_id"] for r in rows) == sorted(s.run_id for s in specs)
+    by_id = {r["run_id"]: r for r in rows}
+    assert metrics(by_id[spec.run_id]) == metrics(row)
+    assert by_id[specs[1].run_id]["final_test_acc"] != row["final_test_acc"]
+    saved = pd.read_csv(out.table("reproduction"))
+    assert sorted(saved["run_id"]) == sorted(s.run_id for s in specs)
+    assert runner.run_grid(specs, out, "reproduction", workers=2, progress=False) == ([], [])
+    assert leftovers(tmp_path) == []
