@@ -134,7 +134,7 @@ def backward(dy: np.ndarray, cache: tuple) -> tuple[np.ndarray, dict]:
 def updated_running_stats(state: dict, mu: np.ndarray, var: np.ndarray, m: int, momentum: float | None) -> dict:
     """The new state after a train-mode batch of m values per channel (momentum convention: docstring)."""
     count = state["num_batches_tracked"] + 1
-    f = 1.0 / count if momentum is None else momentum
+    f = 1.0 / float(count) if momentum is None else momentum  # a Python float keeps float32 stats float32
     return {"running_mean": (1 - f) * state["running_mean"] + f * mu,
             "running_var": (1 - f) * state["running_var"] + f * var * (m / (m - 1)),
             "num_batches_tracked": count}

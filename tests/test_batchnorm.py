@@ -97,8 +97,9 @@ def test_running_statistics_after_50_steps_equal_torch(layer, shape, dtype):
         assert row["passed"], row
 
 
-def test_float32_stays_float32():
-    layer = seq.BatchNorm2d(3)
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_float32_stays_float32(momentum):
+    layer = seq.BatchNorm2d(3, momentum=momentum)
     params, state = layer.init(None, np.float32)
     x = np.random.default_rng(0).normal(size=(4, 3, 2, 2)).astype(np.float32)
     y, cache, new = layer.forward(x, params, state, train=True)
