@@ -129,6 +129,6 @@ def test_seeds_an_experiment_does_not_declare_are_run_not_dropped(tmp_path, monk
     assert not out.official and out.root == tmp_path / "out"
 
 
-def test_the_fetch_hint_names_source_dir():
+def test_the_data_command_offers_source_and_cache_folders():
     help_text = cli.parser()._subparsers._group_actions[0].choices["data"].format_help()
     assert "--source-dir" in help_text and "--cache-dir" in help_text
