@@ -21,9 +21,10 @@ def pipeline(method: str, n_train: int, n_classes: int, pca_components: int) -> 
     """The unfitted pipeline of `method`.
 
     eigenfaces: PCA to min(pca_components, n_train) components. fisherfaces (Belhumeur et al. 1997): PCA to
-    min(pca_components, n_train - n_classes) components (at most n_train - n_classes keeps the within-class
-    scatter invertible; Belhumeur's full n_train - n_classes leaves it nearly singular and LDA then fits
-    noise), then LDA to n_classes - 1; undefined with one image per person (ValueError).
+    m = min(pca_components, (n_train - n_classes) // 2) components, then LDA to min(n_classes - 1, m).
+    Belhumeur's m = n_train - n_classes leaves the within-class scatter (of rank n_train - n_classes) barely
+    invertible, and LDA then fits noise; half of it keeps two degrees of freedom per dimension. Undefined
+    with one image per person (ValueError).
     """
     nn1 = KNeighborsClassifier(n_neighbors=1)
     if method == "pixels":
@@ -31,10 +32,11 @@ def pipeline(method: str, n_train: int, n_classes: int, pca_components: int) -> 
     if method == "eigenfaces":
         return make_pipeline(PCA(min(pca_components, n_train), random_state=0), nn1)
     if method == "fisherfaces":
-        if n_train - n_classes < 1:
+        if n_train - n_classes < 2:
             raise ValueError(f"fisherfaces need more than one image per person: {n_train} images of {n_classes} people")
-        return make_pipeline(PCA(min(pca_components, n_train - n_classes), random_state=0),
-                             LinearDiscriminantAnalysis(n_components=n_classes - 1), nn1)
+        m = min(pca_components, (n_train - n_classes) // 2)
+        return make_pipeline(PCA(m, random_state=0), LinearDiscriminantAnalysis(n_components=min(n_classes - 1, m)),
+                             nn1)
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
 
