@@ -77,8 +77,27 @@ def lerp_(a: np.ndarray, b: np.ndarray, w: float) -> None:
         a[...] = b - (b - a) * (1.0 - w)
 
 
+class Optimizer:
+    """init and step shared by the optimizers: checks, the step count, and `update` per parameter."""
+
+    name: str
+
+    def init(self, params: list[dict]) -> dict:
+        return empty_state(params)
+
+    def step(self, params: list[dict], grads: list[dict], opt_state: dict, lr: float) -> dict:
+        """One update of every parameter in place; returns the new opt_state."""
+        check_lr(lr, self.name)
+        check_aligned(params, grads, opt_state, self.name)
+        t = opt_state["step"] + 1
+        for p, g, slots in zip(params, grads, opt_state["slots"]):
+            for key in p:
+                self.update(p[key], g[key], slots[key], lr, t)
+        return {"step": t, "slots": opt_state["slots"]}
+
+
 @dataclass(frozen=True)
-class SGD:
+class SGD(Optimizer):
     """torch.optim.SGD: momentum, dampening, nesterov, weight_decay (formulas: module docstring)."""
 
     momentum: float = 0.0
@@ -94,33 +113,24 @@ class SGD:
             raise ValueError(f"{self.name}: nesterov momentum requires a momentum > 0 and zero dampening, "
                              f"got momentum = {self.momentum}, dampening = {self.dampening}")
 
-    def init(self, params: list[dict]) -> dict:
-        return empty_state(params)
-
-    def step(self, params: list[dict], grads: list[dict], opt_state: dict, lr: float) -> dict:
-        """One update of every parameter in place; returns the new opt_state."""
-        check_lr(lr, self.name)
-        check_aligned(params, grads, opt_state, self.name)
-        mu, wd = self.momentum, self.weight_decay
-        for p, g, slots in zip(params, grads, opt_state["slots"]):
-            for key in p:
-                d = g[key]
-                if wd != 0:
-                    d = d + wd * p[key]
-                if mu != 0:
-                    buf = slots[key].get("momentum_buffer")
-                    if buf is None:
-                        buf = slots[key]["momentum_buffer"] = d.copy()
-                    else:
-                        buf *= mu
-                        buf += (1.0 - self.dampening) * d
-                    d = d + mu * buf if self.nesterov else buf
-                p[key] -= lr * d
-        return {"step": opt_state["step"] + 1, "slots": opt_state["slots"]}
+    def update(self, w: np.ndarray, d: np.ndarray, s: dict, lr: float, t: int) -> None:
+        """w <- w - lr d after decay and momentum; s holds the momentum buffer."""
+        mu = self.momentum
+        if self.weight_decay != 0:
+            d = d + self.weight_decay * w
+        if mu != 0:
+            buf = s.get("momentum_buffer")
+            if buf is None:
+                buf = s["momentum_buffer"] = d.copy()
+            else:
+                buf *= mu
+                buf += (1.0 - self.dampening) * d
+            d = d + mu * buf if self.nesterov else buf
+        w -= lr * d
 
 
 @dataclass(frozen=True)
-class Adam:
+class Adam(Optimizer):
     """torch.optim.Adam (decoupled=False) or AdamW (decoupled=True); formulas: module docstring."""
 
     betas: tuple[float, float] = (0.9, 0.999)
@@ -137,37 +147,25 @@ class Adam:
                 raise ValueError(f"{self.name}: betas must lie in [0, 1), got betas[{i}] = {beta} "
                                  f"(betas = {tuple(self.betas)})")
 
-    def init(self, params: list[dict]) -> dict:
-        return empty_state(params)
-
-    def step(self, params: list[dict], grads: list[dict], opt_state: dict, lr: float) -> dict:
-        """One update of every parameter in place; returns the new opt_state."""
-        check_lr(lr, self.name)
-        check_aligned(params, grads, opt_state, self.name)
+    def update(self, w: np.ndarray, d: np.ndarray, s: dict, lr: float, t: int) -> None:
+        """One Adam step of w at step t; s holds the moments exp_avg (m) and exp_avg_sq (v)."""
         beta1, beta2 = self.betas
         wd = self.weight_decay
-        t = opt_state["step"] + 1
-        step_size = lr / (1.0 - beta1 ** t)
-        bc2_sqrt = (1.0 - beta2 ** t) ** 0.5
-        for p, g, slots in zip(params, grads, opt_state["slots"]):
-            for key in p:
-                w, d, s = p[key], g[key], slots[key]
-                if not s:
-                    s["exp_avg"], s["exp_avg_sq"] = np.zeros_like(w), np.zeros_like(w)
-                if wd != 0:
-                    if self.decoupled:
-                        w *= 1.0 - lr * wd
-                    else:
-                        d = d + wd * w
-                m, v = s["exp_avg"], s["exp_avg_sq"]
-                lerp_(m, d, 1.0 - beta1)
-                v *= beta2
-                v += (1.0 - beta2) * d * d
-                denom = np.sqrt(v)
-                denom /= bc2_sqrt
-                denom += self.eps
-                w += (-step_size * m) / denom
-        return {"step": t, "slots": opt_state["slots"]}
+        if not s:
+            s["exp_avg"], s["exp_avg_sq"] = np.zeros_like(w), np.zeros_like(w)
+        if wd != 0:
+            if self.decoupled:
+                w *= 1.0 - lr * wd
+            else:
+                d = d + wd * w
+        m, v = s["exp_avg"], s["exp_avg_sq"]
+        lerp_(m, d, 1.0 - beta1)
+        v *= beta2
+        v += (1.0 - beta2) * d * d
+        denom = np.sqrt(v)
+        denom /= (1.0 - beta2 ** t) ** 0.5
+        denom += self.eps
+        w += (-(lr / (1.0 - beta1 ** t)) * m) / denom
 
 
 def AdamW(betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2) -> Adam:
