@@ -42,10 +42,15 @@ def label_of(item) -> str:
     return str(label if label is not None else item)
 
 
+def exception_text(exc: BaseException) -> str:
+    """ "Type: first line of the message" (or just the type)."""
+    message = str(exc).strip().splitlines()
+    return type(exc).__name__ + (f": {message[0]}" if message else "")
+
+
 def error_line(item, exc: BaseException) -> str:
     """One line naming the item and the exception: "label: Type: first line of the message"."""
-    message = str(exc).strip().splitlines()
-    return f"{label_of(item)}: {type(exc).__name__}" + (f": {message[0]}" if message else "")
+    return f"{label_of(item)}: {exception_text(exc)}"
 
 
 def check_workers(workers) -> int:
@@ -96,10 +101,11 @@ def connect(scheduler: str, timeout: float = CONNECT_TIMEOUT_S):
         return Client(scheduler, timeout=timeout, set_as_default=False)
     except ValueError as exc:  # malformed address, e.g. no port
         raise SchedulerUnreachable(f"--scheduler {scheduler!r} is not a Dask scheduler address: {exc}") from exc
-    except Exception as exc:  # refused, timed out, unknown host, or something that does not speak Dask
+    except OSError as exc:  # refused, timed out, unknown host: Dask retries them all until the timeout
+        raise SchedulerUnreachable(f"--scheduler {scheduler!r}: no Dask scheduler answered in {timeout:g} s") from exc
+    except Exception as exc:  # something answered that does not speak Dask's protocol
         raise SchedulerUnreachable(
-            f"--scheduler {scheduler!r}: no Dask scheduler answered within {timeout:g} s ({type(exc).__name__}: "
-            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no message'})"
+            f"--scheduler {scheduler!r}: what answered is not a Dask scheduler ({exception_text(exc)})"
         ) from exc
 
 
