@@ -200,3 +200,31 @@ def test_quick_runs_of_every_task_on_orl(tmp_path, run, seed):
         assert len(pairs) == 20 * 19 // 2 and rows[0]["pairs_same"] == 2 * 45 and 0 <= rows[0]["eer"] <= 1
     else:
         assert rows[0]["max_weight_diff"] <= 1e-11 and rows[0]["accuracy"] == rows[1]["accuracy"]
+
+
+def test_identify_a_held_out_face_written_as_png(tmp_path, capsys):
+    """faces identify: a quick first5 model, a held-out ORL face saved as PNG (resized), top-5 and unknown."""
+    from PIL import Image
+
+    from experiments.data import load
+    from experiments.faces import identify
+    from experiments.outputs import Outputs
+    from experiments.runner import RunSpec
+
+    cfg = kind.quick(kind.validate("identify", {"channels": [4, 8], "split": "first5"}))
+    out = Outputs(tmp_path)
+    spec = RunSpec("orl-faces", "faces", identify.VARIANT, 0, cfg)
+    kind.execute(spec, out)
+    face = load("orl").images[7]  # person s1's 8th image: held out by the first-5 split
+    Image.fromarray(face).resize((46, 56)).save(tmp_path / "face.png")
+    engine, mean, std, _ = identify.load_model(out.checkpoints / f"{spec.run_id}.npz", cfg)
+    ranked = identify.identify(identify.read_face(tmp_path / "face.png"), engine, mean, std, cfg)
+    assert len(ranked) == 5 and [p for _, p in ranked] == sorted((p for _, p in ranked), reverse=True)
+    assert all(1 <= person <= 10 for person, _ in ranked)  # the quick model knows the first 10 people
+    assert identify.answer(ranked, 1.0).endswith("< threshold 100%)")
+    assert f"answer: s{ranked[0][0]} " in identify.answer(ranked, 0.0)
+    with pytest.raises(identify.FaceImageError, match="not an image"):
+        (tmp_path / "bad.png").write_text("no image")
+        identify.read_face(tmp_path / "bad.png")
+    with pytest.raises(identify.FaceImageError, match="no such file"):
+        identify.load_model(tmp_path / "missing.npz", cfg)
