@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from experiments.equivalence import layers as el
 from framework.layers import twin_of
@@ -56,6 +58,19 @@ def test_float32_error_at_lenet_scale_is_torchs_order():
     for q in ("output", "input_grad", "grad gamma", "grad beta", "state running_mean", "state running_var"):
         err_ours, err_torch = (float(np.max(np.abs(r[q] - truth[q]))) for r in (ours, theirs))
         assert err_ours <= 3 * err_torch + 1e-7, (q, err_ours, err_torch)
+
+
+@settings(max_examples=20, deadline=None)
+@given(N=st.integers(1, 5), C=st.integers(1, 4), spatial=st.sampled_from([(), (3,), (2, 3), (1, 4)]),
+       affine=st.booleans(), tracked=st.booleans(), train=st.booleans(),
+       momentum=st.sampled_from([0.1, 0.7, None]), eps=st.sampled_from([1e-5, 0.3]))
+def test_generated_cases_three_ways(N, C, spatial, affine, tracked, train, momentum, eps):
+    cls = seq.BatchNorm2d if len(spatial) == 2 else seq.BatchNorm1d
+    assume(N * int(np.prod(spatial)) >= 2 or (tracked and not train))  # else refused, tested above
+    layer = cls(C, eps=eps, momentum=momentum, affine=affine, track_running_stats=tracked, name=cls.__name__.lower())
+    rows = el.layer_rows(el.LayerCase(layer, (N, C) + spatial, train), np.float64)
+    failed = [r for r in rows if not r["passed"]]
+    assert not failed, failed
 
 
 def test_train_mode_backward_is_the_batch_statistics_gradient():
