@@ -182,6 +182,55 @@ def test_a_stopped_client_restarted_over_the_remaining_runs_completes_them():
     assert {**first, **results} == serial(work, its)
 
 
+CLIENT = """
+import json, sys, time
+from experiments import cluster
+from test_cluster import Item, work
+
+def run(item):
+    time.sleep(1.0)
+    return work(item)
+
+with open(sys.argv[1], "a") as rows:
+    for item, result, error in cluster.iterate(run, [Item(f"v{i}", i) for i in range(8)], workers=2, progress=False):
+        rows.write(json.dumps([item.name, result["value"]]) + "\\n")
+        rows.flush()
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_client_takes_its_local_workers_with_it_and_a_new_one_runs_the_rest(tmp_path):
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    import psutil
+
+    rows = tmp_path / "rows.jsonl"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    client = subprocess.Popen([sys.executable, "-c", CLIENT, str(rows)], env=env)
+    try:
+        t0 = time.perf_counter()
+        while not (rows.exists() and rows.read_text()) and time.perf_counter() - t0 < 60:
+            time.sleep(0.05)
+        workers = psutil.Process(client.pid).children(recursive=True)
+        assert len(workers) >= 2, workers
+        client.send_signal(signal.SIGKILL)
+        client.wait(10)
+    finally:
+        client.kill()
+    _, alive = psutil.wait_procs(workers, timeout=15)
+    assert not alive, f"worker processes outlived their killed client: {alive}"
+    first = {name: value for name, value in map(json.loads, rows.read_text().splitlines())}
+    its = items(8)
+    assert 1 <= len(first) < len(its)
+    remaining = [it for it in its if it.name not in first]
+    results, errors, seen = collect(cluster.iterate(work, remaining, workers=2, progress=False))
+    assert not errors and set(seen) == set(remaining) and max(seen.values()) == 1
+    assert {**{it: first[it.name] for it in its if it.name in first}, **results} == serial(work, its)
+
+
 def test_a_remote_scheduler_runs_the_grid_the_same_way():
     from distributed import LocalCluster
 
