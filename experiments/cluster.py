@@ -32,8 +32,12 @@ DASHBOARD_ADDRESS = "127.0.0.1:8787"  # a busy port makes Dask pick another; the
 WORKER_ENV = {var: "1" for var in THREAD_VARIABLES}  # one BLAS/OpenMP thread per single-threaded worker
 
 
-class SchedulerUnreachable(ConnectionError):
-    """No Dask scheduler answered at the address given (a user's mistake: one line, exit 2)."""
+class ClusterError(ConnectionError):
+    """A cluster a user named cannot be used (a user's mistake: one line naming it, exit 2)."""
+
+
+class SchedulerUnreachable(ClusterError):
+    """No Dask scheduler answered at the address given."""
 
 
 def label_of(item) -> str:

@@ -254,7 +254,7 @@ def test_an_unreachable_scheduler_is_one_line_within_seconds(address):
     message = str(info.value)
     assert took < cluster.CONNECT_TIMEOUT_S + 3, took
     assert address in message and "\n" not in message, message
-    assert isinstance(info.value, ConnectionError)
+    assert isinstance(info.value, cluster.ClusterError) and isinstance(info.value, ConnectionError)
 
 
 @pytest.mark.parametrize("workers", [0, -2, 1.5, True, "2"])
