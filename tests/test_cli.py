@@ -101,6 +101,13 @@ def test_an_unwritable_mnist_dir_is_named(monkeypatch, tmp_path, capsys):
     assert not (tmp_path / "reproduction.csv").exists()
 
 
+def test_an_unreachable_scheduler_is_one_line(tmp_path, capsys):
+    err = one_line_error(capsys, ["run", "seed-mlp", "--quick", "--variants", "base", "--seeds", "0",
+                                  "--scheduler", "tcp://127.0.0.1:1", "--out", str(tmp_path)])
+    assert "--scheduler 'tcp://127.0.0.1:1'" in err
+    assert not (tmp_path / "reproduction.csv").exists()
+
+
 @pytest.mark.parametrize("argv,error", [
     (["--debug", "run", "seed_mlp"], ConfigError),
     (["--debug", "run", "seed-mlp", "--workers", "0"], cli.UsageError),
