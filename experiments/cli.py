@@ -108,12 +108,15 @@ def cmd_reproduce(args) -> int:
 
 def cmd_report(args) -> int:
     from experiments import outputs
-    from experiments.config import all_experiments
+    from experiments.config import scan
     from experiments.report import build
 
-    built = build(outputs.official(), all_experiments())
+    good, broken = scan()
+    built = build(outputs.official(), good)
     print(f"rebuilt: {', '.join(built) or 'nothing'}")
-    return 0
+    for reason in broken.values():
+        print(f"error: not rebuilt, broken configuration: {reason}", file=sys.stderr)
+    return 2 if broken else 0
 
 
 def cmd_equivalence(args) -> int:
@@ -202,6 +205,10 @@ def user_errors() -> tuple:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]  # accepted anywhere on the line
+    from experiments import provenance
+
+    provenance.COMMAND.append(" ".join(["python -m experiments", *argv]))
     try:
         args = parser().parse_args(argv)
         return args.fn(args)
@@ -217,3 +224,5 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr)
         return 130
+    finally:
+        provenance.COMMAND.pop()

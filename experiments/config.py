@@ -127,11 +127,11 @@ def load_experiment(path: Path) -> Experiment:
                       varied=tuple(k for k in kind.RUN_KEYS if k in mentioned))
 
 
-def scan(folder: Path = CONFIG_DIR) -> tuple[dict, dict]:
+def scan(folder: Path | None = None) -> tuple[dict, dict]:
     """(name -> Experiment, file -> reason) over every TOML file: broken files and duplicate names are
     reported, never silently dropped or shadowed."""
     good, broken, seen = {}, {}, {}
-    for p in sorted(Path(folder).glob("*.toml")):
+    for p in sorted(Path(folder or CONFIG_DIR).glob("*.toml")):
         try:
             e = load_experiment(p)
         except ConfigError as err:
@@ -147,7 +147,7 @@ def scan(folder: Path = CONFIG_DIR) -> tuple[dict, dict]:
     return good, broken
 
 
-def get_experiment(name: str, folder: Path = CONFIG_DIR) -> Experiment:
+def get_experiment(name: str, folder: Path | None = None) -> Experiment:
     """The experiment called `name`; a ConfigError naming it, its file's problem, or the known names."""
     good, broken = scan(folder)
     if name in good:
@@ -159,7 +159,7 @@ def get_experiment(name: str, folder: Path = CONFIG_DIR) -> Experiment:
                       + (f"; broken files: {', '.join(p.name for p in broken)}" if broken else ""))
 
 
-def all_experiments(folder: Path = CONFIG_DIR) -> dict:
+def all_experiments(folder: Path | None = None) -> dict:
     """name -> Experiment; raises the first problem if any file is broken (for code that needs them all)."""
     good, broken = scan(folder)
     if broken:

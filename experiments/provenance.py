@@ -40,7 +40,13 @@ def stamp() -> dict:
     return {"commit": commit(), **versions(), "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
+COMMAND: list[str] = []  # the command line given to experiments.cli.main, when it was called in process
+
+
 def command_line() -> str:
+    """The command being run, as recorded in every row."""
+    if COMMAND:
+        return COMMAND[-1]
     return "python -m experiments " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("__main__.py") else " ".join(sys.argv)
 
 
