@@ -194,12 +194,16 @@ def plot_montage(predictions: pd.DataFrame, path, title: str) -> None:
 
 
 def report(exp, out, specs=None) -> dict:
-    """Build every table and plot whose runs are in out.table(exp.table); the tables written."""
+    """Build every table and plot from the runs in out.table(exp.table); the tables written.
+
+    In results/ only the experiment's declared runs count, all of them whichever subset `specs` just ran (a
+    report never shrinks to the runs of one command); in an output folder, every row there.
+    """
+    from experiments.runner import plan
+
     rows = pd.read_csv(out.table(exp.table))
-    if specs is not None:
-        rows = rows[rows["run_id"].isin({s.run_id for s in specs})]
     if out.official:
-        rows = rows[~rows["quick"].astype(bool)]
+        rows = rows[rows["run_id"].isin({s.run_id for s in plan(exp)}) & ~rows["quick"].astype(bool)]
     written = {}
     summary = summarise(rows)
     if len(summary):
