@@ -175,10 +175,10 @@ def plot_montage(predictions: pd.DataFrame, path, title: str) -> None:
     fig, axes = plt.subplots(rows_, cols, figsize=(cols * 0.8, rows_ * 1.15))
     for ax in axes.ravel():
         ax.axis("off")
-    for ax, (_, r) in zip(axes.ravel(), predictions.iterrows()):
-        ok = r["label"] == r["predicted"]
-        ax.imshow(faces[int(r["image"])], cmap="gray", vmin=0, vmax=255)
-        ax.set_title(f"s{r['label'] + 1}" + ("" if ok else f"->s{r['predicted'] + 1}"), fontsize=6,
+    for ax, (image, label, predicted) in zip(axes.ravel(), predictions[["image", "label", "predicted"]].to_numpy(int)):
+        ok = label == predicted
+        ax.imshow(faces[image], cmap="gray", vmin=0, vmax=255)
+        ax.set_title(f"s{label + 1}" + ("" if ok else f"->s{predicted + 1}"), fontsize=6,
                      color="black" if ok else "red")
         if not ok:
             ax.axis("on")
