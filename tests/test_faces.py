@@ -178,7 +178,8 @@ def test_validate_refuses_impossible_runs():
 
 @pytest.mark.parametrize("run, seed", [
     ({"method": "cnn"}, 0), ({"method": "mlp", "split": "first5"}, 0), ({"method": "eigenfaces", "k": 1}, 1),
-    ({"method": "fisherfaces", "k": 2}, 1), ({"method": "pixels"}, 2), ({"task": "verify"}, 1),
+    ({"method": "fisherfaces", "k": 2}, 1), ({"method": "pixels"}, 2),
+    ({"task": "verify", "embed": 6, "mirror_embedding": True}, 1),
     ({"task": "verify", "method": "eigenfaces"}, 4), ({"task": "twin", "dtype": "float64"}, 0)])
 def test_quick_runs_of_every_task_on_orl(tmp_path, run, seed):
     """Each task end to end on the real ORL faces, quick (first 10 people, 2 epochs), into a tmp folder."""

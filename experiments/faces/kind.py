@@ -72,13 +72,15 @@ RUN_KEYS = {
     "flip": (bool, "augmentation: random horizontal mirror", lambda v: None),
     "dtype": (str, "float dtype of the networks", _one_of(("float32", "float64"))),
     "pca_components": (int, "eigenfaces/fisherfaces: PCA components", _at_least(1)),
+    "mirror_embedding": (bool, "verify, cnn: embed each face as the sum of the embeddings of it and its mirror image",
+                         lambda v: None),
     "quick": (bool, "a labelled smoke run (few epochs, few people); never a result", lambda v: None),
 }
 DEFAULTS = {
     "dataset": "orl", "task": "identify", "method": "cnn", "split": "random", "k": 5, "folds": 5, "downsample": 4,
     "channels": [16, 32, 64], "embed": 0, "mlp_hidden": [256], "dropout": 0.5, "epochs": 100, "batch_size": 20,
     "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4, "schedule": "cosine", "max_shift": 3,
-    "flip": True, "dtype": "float32", "pca_components": 50, "quick": False,
+    "flip": True, "dtype": "float32", "pca_components": 50, "mirror_embedding": False, "quick": False,
 }
 QUICK = {"epochs": 2, "quick": True}
 QUICK_PEOPLE = 10
@@ -188,7 +190,11 @@ def verify(spec, out, cfg: dict, progress: bool) -> list[dict]:
         data = ImageData(data.X_train, data.y_train, data.X_test[:0], data.y_test[:0])  # no identities to test
         engine, result = train_network(spec, out, cfg, data, progress)
         mean, std = images.standardiser(x[train])
-        embedded = engine.logits(((x[test] - mean) / std).astype(cfg["dtype"]), models.embedding_model(engine.model))
+        faces = ((x[test] - mean) / std).astype(cfg["dtype"])
+        embedder = models.embedding_model(engine.model)
+        embedded = engine.logits(faces, embedder)
+        if cfg["mirror_embedding"]:
+            embedded = embedded + engine.logits(np.ascontiguousarray(faces[..., ::-1]), embedder)
     else:
         _, _, pipe = baselines.fit_predict(cfg["method"], x[train], y[train], x[train[:1]], cfg["pca_components"])
         embedded = baselines.features(pipe, x[test].reshape(len(test), -1))
