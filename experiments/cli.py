@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
 
 class UsageError(ValueError):
@@ -77,7 +78,7 @@ def plan_for(args):
     kind = kind_module(exp.kind)
     specs = plan(exp, seeds=args.seeds, variants=args.variants, overrides=overrides(args, kind))
     if args.quick:
-        specs = [type(s)(s.experiment, s.kind, s.variant, s.seed, kind.quick(s.config)) for s in specs]
+        specs = [replace(s, config=kind.quick(s.config)) for s in specs]
     if args.out is None and not args.quick and declared(exp, specs):
         return exp, specs, outputs.official()
     return exp, specs, outputs.ad_hoc(args.out)
@@ -162,7 +163,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--epochs", type=int_at_least(1, "--epochs"), help="override the number of epochs (ad-hoc run)")
     add_grid_options(r, 1)
     r.set_defaults(fn=cmd_run)
-    rp = sub.add_parser("reproduce", help="the study's experiment end to end into a fresh folder, compared with results/")
+    rp = sub.add_parser("reproduce",
+                        help="the study's experiment end to end into a fresh folder, compared with results/")
     add_grid_options(rp, 2)
     rp.set_defaults(fn=cmd_reproduce)
     sub.add_parser("report", help="rebuild the committed tables and plots from results/ (no training)").set_defaults(

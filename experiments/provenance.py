@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime
 import fcntl
 import os
-from contextlib import contextmanager
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -16,12 +16,15 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+
 def commit() -> str:
     """The current commit, with '-dirty' if tracked files under the code folders differ from it."""
     try:
-        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "reference", "framework", "experiments"],
-                               cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        head = git("rev-parse", "--short=12", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", "reference", "framework", "experiments")
         return head + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -37,7 +40,8 @@ def versions() -> dict:
 
 
 def stamp() -> dict:
-    return {"commit": commit(), **versions(), "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"commit": commit(), **versions(), "date": now}
 
 
 COMMAND: list[str] = []  # the command line given to experiments.cli.main, when it was called in process
@@ -47,7 +51,9 @@ def command_line() -> str:
     """The command being run, as recorded in every row."""
     if COMMAND:
         return COMMAND[-1]
-    return "python -m experiments " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("__main__.py") else " ".join(sys.argv)
+    if sys.argv and sys.argv[0].endswith("__main__.py"):
+        return "python -m experiments " + " ".join(sys.argv[1:])
+    return " ".join(sys.argv)
 
 
 def write_csv_atomic(df: pd.DataFrame, path: Path) -> None:

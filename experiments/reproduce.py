@@ -11,6 +11,8 @@ from its last epoch).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 
 from experiments.provenance import ROOT
@@ -36,8 +38,8 @@ def reproduce(out_dir=None, workers: int = 2, scheduler: str | None = None, quic
     from experiments import outputs
     from experiments.config import get_experiment
     from experiments.kinds import kind_module
-    from experiments.report import comparison, reproduction
     from experiments.provenance import write_csv_atomic
+    from experiments.report import comparison, reproduction
     from experiments.runner import plan, run_grid
 
     out = outputs.ad_hoc(out_dir or ROOT / "out" / ("reproduce-quick" if quick else "reproduce"))
@@ -47,7 +49,7 @@ def reproduce(out_dir=None, workers: int = 2, scheduler: str | None = None, quic
         exp = get_experiment(name)
         specs = plan(exp)
         if quick:
-            specs = [type(s)(s.experiment, s.kind, s.variant, s.seed, kind_module(s.kind).quick(s.config)) for s in specs]
+            specs = [replace(s, config=kind_module(s.kind).quick(s.config)) for s in specs]
         specs_of[name] = (exp, specs)
         print(f"reproduce: {name} into {out.shown(out.root)}", flush=True)
         failed += run_grid(specs, out, exp.table, workers=workers, scheduler=scheduler, progress=True)[1]

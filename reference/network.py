@@ -90,7 +90,8 @@ def check_weights(arch: Architecture, W: list) -> None:
     """Raise a clear error unless W = [None, W[1], ..., W[L]] has the architecture's shapes."""
     shapes = arch.weight_shapes()
     if len(W) != len(shapes):
-        raise ValueError(f"expected {arch.L} weight matrices W[1..{arch.L}] (list of {arch.L + 1} with W[0] = None), got a list of {len(W)}")
+        raise ValueError(f"expected {arch.L} weight matrices W[1..{arch.L}] (list of {arch.L + 1} with W[0] = None), "
+                         f"got a list of {len(W)}")
     dtypes = set()
     for l in range(1, arch.L + 1):
         require_float(W[l], f"W[{l}]")

@@ -32,37 +32,43 @@ CONV_LAYERS = (  # (c_in, c_out, H, W)
 BATCH = 64
 
 
-def conv_layer_rows(repeats: int, inner: int) -> list[dict]:
+def conv_calls(rng, c_in: int, c_out: int, H: int, W: int):
+    """(reference, pytorch): one forward+backward of a 5x5 convolution each, on the same random data."""
     import torch
     import torch.nn.functional as F
 
     from reference import conv
 
+    x = rng.normal(size=(BATCH, c_in, H, W)).astype(np.float32)
+    K = rng.normal(size=(c_out, c_in, 5, 5)).astype(np.float32)
+    b = rng.normal(size=c_out).astype(np.float32)
+    ds = rng.normal(size=(BATCH, c_out, H - 4, W - 4)).astype(np.float32)
+
+    def reference():
+        s, cache = conv.forward(x, K, b)
+        return conv.backward(ds, cache)
+
+    xt = torch.from_numpy(x).requires_grad_(True)
+    Kt = torch.from_numpy(K).requires_grad_(True)
+    bt = torch.from_numpy(b).requires_grad_(True)
+    dst = torch.from_numpy(ds)
+
+    def pytorch():
+        xt.grad = Kt.grad = bt.grad = None
+        F.conv2d(xt, Kt, bt).backward(dst)
+
+    return reference, pytorch
+
+
+def conv_layer_rows(repeats: int, inner: int) -> list[dict]:
     threads = pin(1)
     rows = []
     rng = np.random.default_rng(SEED)
     for c_in, c_out, H, W in CONV_LAYERS:
-        x = rng.normal(size=(BATCH, c_in, H, W)).astype(np.float32)
-        K = rng.normal(size=(c_out, c_in, 5, 5)).astype(np.float32)
-        b = rng.normal(size=c_out).astype(np.float32)
-        ds = rng.normal(size=(BATCH, c_out, H - 4, W - 4)).astype(np.float32)
-
-        def reference():
-            s, cache = conv.forward(x, K, b)
-            return conv.backward(ds, cache)
-
-        xt = torch.from_numpy(x).requires_grad_(True)
-        Kt = torch.from_numpy(K).requires_grad_(True)
-        bt = torch.from_numpy(b).requires_grad_(True)
-        dst = torch.from_numpy(ds)
-
-        def pytorch():
-            xt.grad = Kt.grad = bt.grad = None
-            F.conv2d(xt, Kt, bt).backward(dst)
-
+        reference, pytorch = conv_calls(rng, c_in, c_out, H, W)
         name = f"conv {c_in}->{c_out} 5x5 on {H}x{W} batch {BATCH} forward+backward"
-        t_ref = median_time(lambda: [reference() for _ in range(inner)], repeats, per=inner, warmup=True)
-        t_torch = median_time(lambda: [pytorch() for _ in range(inner)], repeats, per=inner, warmup=True)
+        t_ref = median_time(lambda f=reference: [f() for _ in range(inner)], repeats, per=inner, warmup=True)
+        t_torch = median_time(lambda f=pytorch: [f() for _ in range(inner)], repeats, per=inner, warmup=True)
         note = (f"input, kernel and bias gradients; reference/torch = {t_ref / t_torch:.2f}x; "
                 f"{inner} calls per repeat; {threads}")
         rows.append({"benchmark": name, "impl": "numpy-reference", "dtype": "float32", "threads": 1,
@@ -85,7 +91,8 @@ def epoch_rows(quick: bool) -> list[dict]:
 
     from experiments.engines.sequential import SEQUENTIAL_ENGINES, ImageData
     from experiments.kinds.cnn import order_for
-    from reference import optim, sequential as seq
+    from reference import optim
+    from reference import sequential as seq
 
     threads = pin(1)
     steps = 50 if quick else 938  # 938 = ceil(60000 / 64): one epoch
@@ -112,7 +119,8 @@ def epoch_rows(quick: bool) -> list[dict]:
 
 
 def peak_memory_rows() -> list[dict]:
-    from reference import optim, sequential as seq
+    from reference import optim
+    from reference import sequential as seq
 
     rows = []
     for dtype in ("float32", "float64"):

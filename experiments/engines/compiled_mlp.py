@@ -162,7 +162,8 @@ class FastBatch1Trainer:
         self.arch = arch
         self.flat, self.offsets, self.W = pack_weights(W)
         self.d = np.array(arch.d, dtype=np.int64)
-        self.codes = np.array([0] + [ACTIVATION_CODES[arch.theta(l).name] for l in range(1, arch.L + 1)], dtype=np.int64)
+        codes = [0] + [ACTIVATION_CODES[arch.theta(l).name] for l in range(1, arch.L + 1)]
+        self.codes = np.array(codes, dtype=np.int64)
         self.rows = SparseRows(X)
         self.Y = np.ascontiguousarray(Y, dtype=np.float64)
         width = max(arch.d) + 1

@@ -8,8 +8,8 @@ optimizer's buffers, so that a resumed run continues exactly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from experiments.provenance import command_line, stamp, write_csv_atomic
+from experiments.provenance import command_line, stamp
 from experiments.report.plots import plot_curves
 
 NOTE = ("Both trained from identical initial weights and sample order. Seconds per epoch are the training runs' "
@@ -67,9 +67,10 @@ def report(exp, out, specs=None) -> pd.DataFrame | None:
         append_rows_atomic(df.to_dict("records"), path, ["run_id"])
     if path.exists():
         c = pd.read_csv(path)
-        plot_curves(c, out.root / "comparison_curves.png",
-                    f"NumPy vs PyTorch from identical weights and order: {c['variant'].iloc[0]}, seed {c['seed'].iloc[0]}",
+        title = f"NumPy vs PyTorch from identical weights and order: {c['variant'].iloc[0]}, seed {c['seed'].iloc[0]}"
+        plot_curves(c, out.root / "comparison_curves.png", title,
                     lambda d: {impl: [curve] for impl, curve in zip(d["impl"], d["curve"])})
-        print(c[["impl", "final_test_acc", "seconds_per_epoch", "max_weight_diff_numpy_vs_torch"]].to_string(index=False))
+        shown = ["impl", "final_test_acc", "seconds_per_epoch", "max_weight_diff_numpy_vs_torch"]
+        print(c[shown].to_string(index=False))
         return c
     return None

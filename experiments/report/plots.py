@@ -24,7 +24,8 @@ def plot_curves(df: pd.DataFrame, path, title: str, label_of) -> None:
             continue
         n = min(len(f) for f in frames)
         acc = np.mean([f["test_acc"].values[:n] for f in frames], axis=0)
-        ax.plot(np.arange(1, n + 1), 100 * acc, label=f"{label} (n={len(frames)})", color=colours(i % colours.N), lw=1.2)
+        ax.plot(np.arange(1, n + 1), 100 * acc, label=f"{label} (n={len(frames)})", color=colours(i % colours.N),
+                lw=1.2)
     ax.axhline(100 * STUDY_ACC, color="k", ls="--", lw=1, label="study: 94.27%")
     ax.set_xlabel("epoch")
     ax.set_ylabel("test accuracy (%)")

@@ -76,10 +76,11 @@ def summarise(df: pd.DataFrame, varied: tuple, experiment: str = "seed-mlp",
     for variant, g in df.groupby("configuration", sort=False):
         acc = g["final_test_acc"].astype(float)
         stuck = bool((g["status"] != "ok").any() or acc.mean() < CHANCE_LIKE)
+        std = acc.std(ddof=1) if len(g) > 1 else float("nan")
         row = {"configuration": variant, **{k: g[k].iloc[0] for k in varied}, "epochs": int(g["epochs"].iloc[0]),
-               "seeds": int(len(g)), "mean_test_acc": acc.mean(), "std_test_acc": acc.std(ddof=1) if len(g) > 1 else float("nan"),
-               "sem_test_acc": acc.std(ddof=1) / np.sqrt(len(g)) if len(g) > 1 else float("nan"),
-               "min_test_acc": acc.min(), "max_test_acc": acc.max(), "mean_best_test_acc": g["best_test_acc"].astype(float).mean(),
+               "seeds": int(len(g)), "mean_test_acc": acc.mean(), "std_test_acc": std,
+               "sem_test_acc": std / np.sqrt(len(g)), "min_test_acc": acc.min(), "max_test_acc": acc.max(),
+               "mean_best_test_acc": g["best_test_acc"].astype(float).mean(),
                f"mean_last{LAST_EPOCHS}_test_acc": last_epochs_acc(g["curve"]),
                "gap_to_study_points": 100 * (acc.mean() - STUDY_ACC), "verdict": verdict(acc.mean(), stuck),
                **provenance_of(g, source)}
@@ -88,7 +89,8 @@ def summarise(df: pd.DataFrame, varied: tuple, experiment: str = "seed-mlp",
     if len(s):
         s = s.sort_values("gap_to_study_points", key=lambda x: x.abs()).reset_index(drop=True)
     anchors = pd.DataFrame([{"configuration": f"[context] {name}", "mean_test_acc": acc,
-                             "gap_to_study_points": 100 * (acc - STUDY_ACC), "verdict": "reference point"} for name, acc in ANCHORS])
+                             "gap_to_study_points": 100 * (acc - STUDY_ACC), "verdict": "reference point"}
+                            for name, acc in ANCHORS])
     out = pd.concat([s, anchors], ignore_index=True)
     for k in ("epochs", "seeds"):  # counts stay integers beside the context rows' blanks
         if k in out:
@@ -97,18 +99,22 @@ def summarise(df: pd.DataFrame, varied: tuple, experiment: str = "seed-mlp",
 
 
 def markdown(summary: pd.DataFrame, varied: tuple) -> str:
-    lines = [f"| configuration | changed from base | seeds | mean final test acc | std | gap to 94.27 (points) | verdict | mean over last {LAST_EPOCHS} epochs |",
+    lines = ["| configuration | changed from base | seeds | mean final test acc | std | gap to 94.27 (points) "
+             f"| verdict | mean over last {LAST_EPOCHS} epochs |",
              "|---|---|---:|---:|---:|---:|---|---:|"]
     base = summary[summary["configuration"] == "base"]
     for _, r in summary.iterrows():
         if str(r["configuration"]).startswith("[context]"):
-            lines.append(f"| {r['configuration'][10:]} | (published) | | {100 * r['mean_test_acc']:.2f}% | | {r['gap_to_study_points']:+.2f} | {r['verdict']} | |")
+            lines.append(f"| {r['configuration'][10:]} | (published) | | {100 * r['mean_test_acc']:.2f}% | "
+                         f"| {r['gap_to_study_points']:+.2f} | {r['verdict']} | |")
             continue
-        changed = ", ".join(f"{k}={r[k]}" for k in varied if len(base) and str(r[k]) != str(base.iloc[0][k])) or "(base)"
+        changed = ", ".join(f"{k}={r[k]}" for k in varied
+                            if len(base) and str(r[k]) != str(base.iloc[0][k])) or "(base)"
         std = "" if pd.isna(r["std_test_acc"]) else f"{100 * r['std_test_acc']:.2f}"
         last = r[f"mean_last{LAST_EPOCHS}_test_acc"]
         last = "" if pd.isna(last) else f"{100 * last:.2f}%"
-        lines.append(f"| {r['configuration']} | {changed} | {int(r['seeds'])} | {100 * r['mean_test_acc']:.2f}% | {std} | {r['gap_to_study_points']:+.2f} | {r['verdict']} | {last} |")
+        lines.append(f"| {r['configuration']} | {changed} | {int(r['seeds'])} | {100 * r['mean_test_acc']:.2f}% "
+                     f"| {std} | {r['gap_to_study_points']:+.2f} | {r['verdict']} | {last} |")
     return "\n".join(lines) + "\n"
 
 
