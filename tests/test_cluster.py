@@ -316,9 +316,11 @@ def test_the_benchmark_rows_compare_the_paths_on_the_same_results():
     from experiments.bench.cluster import rows
 
     out = rows(rounds=1, n_runs=2, epochs=2)
-    assert [(r["path"], r["workers"]) for r in out] == [("direct", 1), ("dask", 1), ("dask", 2), ("direct", 1),
-                                                        ("dask", 1), ("dask - direct", 1), ("dask - direct", 1)]
-    assert all(r["seconds"] > 0 for r in out[:5])
+    assert [(r["path"], r["workers"]) for r in out] == [
+        ("direct", 1), ("dask", 1), ("dask", 2), ("process pool (control, no Dask)", 2), ("direct", 1), ("dask", 1),
+        ("dask - direct", 1), ("dask - direct", 1)]
+    assert all(r["seconds"] > 0 for r in out[:6])
     assert out[2]["ratio"] == pytest.approx(out[1]["seconds"] / out[2]["seconds"])
-    assert out[5]["seconds"] == pytest.approx(out[1]["seconds"] - out[0]["seconds"])
-    assert out[6]["seconds"] == pytest.approx(out[4]["seconds"] - out[3]["seconds"])
+    assert out[3]["ratio"] == pytest.approx(out[0]["seconds"] / out[3]["seconds"])
+    assert out[6]["seconds"] == pytest.approx(out[1]["seconds"] - out[0]["seconds"])
+    assert out[7]["seconds"] == pytest.approx(out[5]["seconds"] - out[4]["seconds"])

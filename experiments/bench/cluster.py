@@ -4,9 +4,10 @@ a machine shared with other work slows every path alike; medians over the rounds
 
 A run is a real short training of the reference MLP (reference.gradient_descent.sgd_epoch, mini-batch
 SGD, tanh hidden layer, softmax cross-entropy) on a seeded synthetic 10-class problem, so the grid needs
-no data cache. Also timed: the same grid with 0 epochs per run (data generation only, about 15 ms),
-directly and on 1 worker, whose difference is the Dask path's own cost (cluster start, task round trips,
-shutdown) without the noise of the runs' compute on a shared machine.
+no data cache. As a control, the grid also runs on a plain 2-process pool without Dask: the speed-up
+the machine itself allows while others share it. Also timed: the same grid with 0 epochs per run (data
+generation only, about 15 ms), directly and on 1 worker, whose difference is the Dask path's own cost
+(cluster start, task round trips, shutdown) without the noise of the runs' compute on a shared machine.
 
     python -m experiments.bench.cluster [--rounds 3] [--epochs E] [--out results/bench_cluster.csv]
 """
@@ -84,6 +85,15 @@ def on_dask(runs: list, workers: int) -> dict:
     return out
 
 
+def process_pool(runs: list, workers: int) -> dict:
+    """The runs on a plain process pool, no Dask: the speed-up the machine itself allows at the moment."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        return dict(zip(runs, pool.map(short_run, runs)))
+
+
 def rows(rounds: int = 3, n_runs: int = 8, epochs: int = 250) -> list:
     """Median wall seconds per grid of each path; ratio says what each is compared with (column ratio_of)."""
     runs, empty = grid(n_runs, epochs), grid(n_runs, 0)
@@ -91,6 +101,7 @@ def rows(rounds: int = 3, n_runs: int = 8, epochs: int = 250) -> list:
         ("direct", 1, "runs"): lambda: direct(runs),
         ("dask", 1, "runs"): lambda: on_dask(runs, 1),
         ("dask", 2, "runs"): lambda: on_dask(runs, 2),
+        ("process pool", 2, "runs"): lambda: process_pool(runs, 2),
         ("direct", 1, "empty runs"): lambda: direct(empty),
         ("dask", 1, "empty runs"): lambda: on_dask(empty, 1),
     }
@@ -107,7 +118,7 @@ def rows(rounds: int = 3, n_runs: int = 8, epochs: int = 250) -> list:
                 raise AssertionError(f"{key[0]} with {key[1]} worker(s) gave other results than the direct runs")
         loads.append(os.getloadavg()[0])
     med = {key: float(np.median(t)) for key, t in times.items()}
-    t_direct, t_one, t_two, t_empty_direct, t_empty = (med[k] for k in paths)
+    t_direct, t_one, t_two, t_pool, t_empty_direct, t_empty = (med[k] for k in paths)
 
     def paired(a, b):  # per-round differences: the two paths ran back to back
         return [x - y for x, y in zip(times[a], times[b])]
@@ -122,6 +133,7 @@ def rows(rounds: int = 3, n_runs: int = 8, epochs: int = 250) -> list:
         (grid_name, "direct", 1, t_direct, 1.0, "direct / this"),
         (grid_name, "dask", 1, t_one, t_direct / t_one, "direct / this"),
         (grid_name, "dask", 2, t_two, t_one / t_two, "speed-up: dask 1 worker / this"),
+        (grid_name, "process pool (control, no Dask)", 2, t_pool, t_direct / t_pool, "speed-up: direct / this"),
         (empty_name, "direct", 1, t_empty_direct, t_empty_direct / ONE_MINUTE_RUN_S, minute),
         (empty_name, "dask", 1, t_empty, t_empty / ONE_MINUTE_RUN_S, minute),
         (f"dask overhead per {grid_name}", "dask - direct", 1, overhead, overhead / ONE_MINUTE_RUN_S, minute),
