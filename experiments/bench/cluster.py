@@ -94,7 +94,7 @@ def process_pool(runs: list, workers: int) -> dict:
         return dict(zip(runs, pool.map(short_run, runs)))
 
 
-def rows(rounds: int = 3, n_runs: int = 8, epochs: int = 250) -> list:
+def rows(rounds: int = 3, n_runs: int = 8, epochs: int = 450) -> list:
     """Median wall seconds per grid of each path; ratio says what each is compared with (column ratio_of)."""
     runs, empty = grid(n_runs, epochs), grid(n_runs, 0)
     paths = {
@@ -151,7 +151,7 @@ def main(argv=None) -> pd.DataFrame:
     ap = argparse.ArgumentParser(prog="python -m experiments.bench.cluster", description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--runs", type=int, default=8)
-    ap.add_argument("--epochs", type=int, default=250, help="epochs per run (250: about 5 s on one idle core)")
+    ap.add_argument("--epochs", type=int, default=450, help="epochs per run (450: about 6 s on one idle core here)")
     ap.add_argument("--out", default=str(ROOT / "out" / "bench_cluster.csv"))
     a = ap.parse_args(argv)
     from experiments.threads import pin
