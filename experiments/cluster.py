@@ -11,7 +11,8 @@ has its task rescheduled on another worker by the scheduler, up to its `allowed-
 
 What workers need: `fn` and the items are pickled (cloudpickle), so the worker must import the project:
 the same code installed on every worker, and the data each run reads, either fetched and verified by each
-worker itself or on storage they share (MNIST_DIR, the face cache).
+worker itself or on storage they share (MNIST_DIR, the face cache). Local workers are spawned processes,
+so a script that starts a local cluster must do so under `if __name__ == "__main__":`.
 """
 
 from __future__ import annotations
