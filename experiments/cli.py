@@ -7,6 +7,7 @@
     equivalence                reference vs PyTorch, layer by layer -> results/equivalence.csv
     data [NAME]                fetch a dataset (mnist, orl) into the cache and verify its checksums
     bench                      speed benchmarks -> results/bench.csv
+    faces identify IMAGE       who is this face: the trained NumPy CNN's top identities, or unknown
 
 A full run of an experiment's declared configuration writes into results/; anything else (--quick,
 --epochs, --impl, seeds it does not declare, --out) writes into --out (default ./out). A mistake on
@@ -182,6 +183,9 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true", help="few repeats, small sizes (labelled)")
     b.add_argument("--repeats", type=int_at_least(1, "--repeats"), default=7)
     b.set_defaults(fn=cmd_bench)
+    from experiments.faces.identify import register as register_faces
+
+    register_faces(sub)
     return p
 
 
