@@ -229,3 +229,11 @@ def test_identify_a_held_out_face_written_as_png(tmp_path, capsys):
         identify.read_face(tmp_path / "bad.png")
     with pytest.raises(identify.FaceImageError, match="no such file"):
         identify.load_model(tmp_path / "missing.npz", cfg)
+
+
+def test_bench_rows_time_both_implementations():
+    from experiments.faces import bench
+
+    rows = bench.rows(quick=True, repeats=1)
+    assert [r["impl"] for r in rows] == ["numpy-reference", "torch", "numpy-reference"]
+    assert all(r["median_s"] > 0 for r in rows[:2]) and rows[2]["peak_mem_mb"] > 0 and all(r["quick"] for r in rows)
