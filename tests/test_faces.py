@@ -237,3 +237,23 @@ def test_bench_rows_time_both_implementations():
     rows = bench.rows(quick=True, repeats=1)
     assert [r["impl"] for r in rows] == ["numpy-reference", "torch", "numpy-reference"]
     assert all(r["median_s"] > 0 for r in rows[:2]) and rows[2]["peak_mem_mb"] > 0 and all(r["quick"] for r in rows)
+
+
+def test_quick_grid_through_the_cli_with_its_report(tmp_path):
+    """`run orl-faces --quick` of one variant per task into --out: rows, report tables and plots, results/ untouched."""
+    import pandas as pd
+
+    from experiments import cli
+    from experiments.provenance import ROOT
+
+    table = ROOT / "results" / "orl_faces.csv"
+    before = table.stat().st_mtime if table.exists() else 0
+    variants = ["base", "first5-cnn", "identify-eigenfaces", "verify-eigenfaces", "twin-float64"]
+    argv = ["run", "orl-faces", "--quick", "--seeds", "0", "--variants", *variants, "--out", str(tmp_path)]
+    assert cli.main(argv) == 0
+    rows = pd.read_csv(tmp_path / "orl_faces.csv")
+    assert sorted(set(rows["variant"])) == sorted(variants) and rows["quick"].all() and len(rows) == 6
+    for name in ("orl_summary.csv", "orl_verification.csv", "orl_rejection.csv", "orl_twin.csv", "orl_k.png",
+                 "orl_roc.png", "orl_twin.png", "orl_montage.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    assert (table.stat().st_mtime if table.exists() else 0) == before
