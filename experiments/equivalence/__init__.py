@@ -16,10 +16,11 @@ from __future__ import annotations
 import pandas as pd
 
 from experiments.equivalence import cases, cnn, layers, mlp, trajectories
+from experiments.faces import equivalence as faces
 from experiments.outputs import Outputs, ad_hoc, official
 from experiments.provenance import command_line, stamp, write_csv_atomic
 
-FAMILIES = (cases, mlp, cnn, layers, trajectories)
+FAMILIES = (cases, mlp, cnn, layers, trajectories, faces)
 TABLE = "equivalence"
 SENSITIVITY_TABLE = "trajectory_sensitivity"
 SEEDING = ("component rows: inputs from numpy.random.default_rng with the fixed per-case seeds of "

@@ -14,7 +14,7 @@ SEED = 0
 ATOL = 1e-8
 
 
-def trajectory_rows(quick: bool = False) -> list[dict]:
+def rows(quick: bool = False) -> list[dict]:
     """One row (columns of results/equivalence.csv): max |W_numpy - W_torch| over >= 200 steps (quick: 20)."""
     from experiments.config import get_experiment
 
