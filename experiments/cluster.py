@@ -119,9 +119,11 @@ def start_local(workers: int):
     import dask
     from distributed import Client, LocalCluster
 
-    settings = {
+    settings = {  # Dask's frequent wake-ups take the GIL from a pure-Python run: a few % of its time
         "distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
-        "distributed.worker.profile.enabled": False,  # its 10 ms stack sampler slows pure-Python runs by a few %
+        "distributed.worker.profile.enabled": False,  # a stack sample every 10 ms, for the dashboard
+        "distributed.admin.tick.interval": "1s",  # 20 ms by default, only to warn of a blocked event loop
+        "distributed.admin.system-monitor.interval": "2s",  # 500 ms by default, for the dashboard's plots
     }
     with dask.config.set(settings), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Pp]ort .* is already in use.*")
