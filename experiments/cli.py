@@ -137,6 +137,11 @@ def cmd_data(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    if args.cluster:
+        from experiments.bench import cluster
+
+        cluster.run(quick=args.quick)
+        return 0
     from experiments.bench import run_bench
 
     run_bench(quick=args.quick, repeats=args.repeats)
@@ -182,6 +187,8 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="speed benchmarks -> results/bench.csv")
     b.add_argument("--quick", action="store_true", help="few repeats, small sizes (labelled)")
     b.add_argument("--repeats", type=int_at_least(1, "--repeats"), default=7)
+    b.add_argument("--cluster", action="store_true",
+                   help="the Dask grid benchmark instead (1 vs 2 workers, overhead) -> results/bench_cluster.csv")
     b.set_defaults(fn=cmd_bench)
     from experiments.faces.identify import register as register_faces
 

@@ -143,6 +143,7 @@ def run_grid(specs: list[RunSpec], out: Outputs, table: str, *, workers: int = 1
 
     def finished(spec, result, error):
         if error is not None:
+            error = error.removeprefix(f"{spec.label}: ")  # the Dask path names the run already
             failures.append(f"{spec.label} (run {spec.run_id}): {error}")
             print(f"FAILED {spec.label} (run {spec.run_id}): {error}", flush=True)
             return

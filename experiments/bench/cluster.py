@@ -9,15 +9,13 @@ the machine itself allows while others share it. Also timed: the same grid with 
 generation only, about 15 ms), directly and on 1 worker, whose difference is the Dask path's own cost
 (cluster start, task round trips, shutdown) without the noise of the runs' compute on a shared machine.
 
-    python -m experiments.bench.cluster [--rounds 3] [--epochs E] [--out results/bench_cluster.csv]
+    python -m experiments bench --cluster [--quick]     -> results/bench_cluster.csv (quick: out/)
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -147,27 +145,18 @@ def rows(rounds: int = 3, n_runs: int = 8, epochs: int = 450) -> list:
             for row, each in zip(out, listed)]
 
 
-def main(argv=None) -> pd.DataFrame:
-    ap = argparse.ArgumentParser(prog="python -m experiments.bench.cluster", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--runs", type=int, default=8)
-    ap.add_argument("--epochs", type=int, default=450, help="epochs per run (450: about 6 s on one idle core here)")
-    ap.add_argument("--out", default=str(ROOT / "out" / "bench_cluster.csv"))
-    a = ap.parse_args(argv)
+def run(quick: bool = False, rounds: int = 3) -> pd.DataFrame:
+    """`python -m experiments bench --cluster`: the rows into results/bench_cluster.csv (quick: 1 round of
+    short runs into out/bench_cluster-quick.csv, labelled)."""
     from experiments.threads import pin
 
     pin(1)
-    for name in ("rounds", "runs", "epochs"):
-        if getattr(a, name) < 1:
-            ap.error(f"--{name} must be >= 1, got {getattr(a, name)}")
-    df = pd.DataFrame([{**r, "command": command_line(), "seed": SEED, **stamp()}
-                       for r in rows(a.rounds, a.runs, a.epochs)])
-    write_csv_atomic(df, Path(a.out))
+    n_rounds, epochs = (1, 30) if quick else (rounds, 450)
+    df = pd.DataFrame([{**r, "command": command_line(), "seed": SEED, **stamp(), "quick": quick}
+                       for r in rows(n_rounds, 8, epochs)])
+    out = ROOT / "out" / "bench_cluster-quick.csv" if quick else ROOT / "results" / "bench_cluster.csv"
+    write_csv_atomic(df, out)
     print(df[["name", "path", "workers", "seconds", "ratio", "ratio_of"]].to_string(index=False))
     print(f"load average (1 min) during the runs: {df.load_1min_min[0]:.2f} to {df.load_1min_max[0]:.2f} "
-          f"on {df.cpus[0]} cpus -> {a.out}")
+          f"on {df.cpus[0]} cpus -> {out}")
     return df
-
-
-if __name__ == "__main__":
-    main()
