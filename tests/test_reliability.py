@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -407,3 +408,44 @@ def test_reproduce_quick_trains_into_its_folder_reports_there_and_resumes(result
 def test_reproduce_quick_of_the_whole_grid(results_untouched, seed_mlp, tmp_path, monkeypatch, capsys):
     out, _ = reproduce_twice(tmp_path, monkeypatch, capsys, restrict=False)
     check_reproduction(out, seed_mlp, list(seed_mlp.runs), seed_mlp.seeds_of)
+
+
+# the client killed and restarted (issue 11) -----------------------------------------------------
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_client_killed_mid_grid_keeps_its_rows_and_the_rerun_does_only_the_rest(workers, seed_mlp, tmp_path,
+                                                                                   monkeypatch):
+    # the real MNIST (quick runs use its first 2,000 / 1,000 images): Dask's worker processes load it themselves
+    specs = [replace(s, config=mlp.quick(s.config))
+             for s in runner.plan(seed_mlp, seeds=[0], variants=["base", "hidden-sigmoid", "output-sigmoid"])]
+    straight = Outputs(tmp_path / "straight")
+    assert runner.run_grid(specs, straight, "reproduction", workers=1, progress=False)[1] == []
+
+    out = Outputs(tmp_path / "killed")
+    real_append, written = runner.append_rows_atomic, []
+
+    def append_then_die(rows, path, key):
+        if written:
+            raise KeyboardInterrupt  # the client is killed while the second row comes in
+        written.append(rows[0]["run_id"])
+        return real_append(rows, path, key)
+
+    monkeypatch.setattr(runner, "append_rows_atomic", append_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_grid(specs, out, "reproduction", workers=workers, progress=False)
+    assert pd.read_csv(out.table("reproduction"))["run_id"].tolist() == written
+
+    monkeypatch.setattr(runner, "append_rows_atomic", real_append)
+    ran = []
+    real_execute = runner.execute
+    monkeypatch.setattr(runner, "execute", lambda spec, *a, **k: ran.append(spec.run_id) or real_execute(spec, *a, **k))
+    rows, failures = runner.run_grid(specs, out, "reproduction", workers=1, progress=False)
+    assert failures == [] and sorted(ran) == sorted(s.run_id for s in specs if s.run_id not in written)
+
+    def metrics(o):
+        df = pd.read_csv(o.table("reproduction")).set_index("run_id").sort_index()
+        return df[["final_test_acc", "best_test_acc", "final_train_loss", "epochs_done"]]
+
+    assert len(pd.read_csv(out.table("reproduction"))) == len(specs)  # every run exactly once
+    pd.testing.assert_frame_equal(metrics(out), metrics(straight))
