@@ -461,13 +461,6 @@ def test_dataset_record_of_a_small_mnist(small, tmp_path):
         datasets.load("cifar")
 
 
-def test_shim_re_exports_the_public_names():
-    import experiments.mnist as shim
-
-    for name in mnist.__all__:
-        assert getattr(shim, name) is getattr(mnist, name), name
-
-
 # ---------------------------------------------------------------------------------------------
 # The real data set (fetched once into the project's cache; ~12 MB)
 # ---------------------------------------------------------------------------------------------
