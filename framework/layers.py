@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from framework.conv import Conv2dTwin, avgpool2d_twin, flatten_twin, maxpool2d_twin, torch_to_conv
@@ -139,6 +140,32 @@ def share_dropout_mask(m: DropoutTwin, cache) -> None:
     m.mask = None if scale is None else np.asarray(scale != 0)
 
 
+class L2NormalizeTwin(nn.Module):
+    """F.normalize over dim 1."""
+
+    def __init__(self, eps: float):
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x, dim=1, eps=self.eps)
+
+
+class CosineLinear(nn.Module):
+    """cos = F.linear(F.normalize(x), F.normalize(weight)), weight (d_out, d_in) as nn.Linear's, no bias."""
+
+    def __init__(self, W: np.ndarray, dtype: torch.dtype):
+        super().__init__()
+        self.weight = nn.Parameter(torch.tensor(np.asarray(W).T.copy(), dtype=dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(F.normalize(x, dim=1), F.normalize(self.weight, dim=1))
+
+
+def read_cosine(m: CosineLinear, pick) -> dict:
+    return {"W": pick(m.weight).detach().cpu().numpy().T.copy()}
+
+
 TWINS: dict[type, Twin] = {
     seq.Conv2d: Twin(build_conv, read_conv),
     seq.Dense: Twin(build_dense, read_dense),
@@ -149,6 +176,8 @@ TWINS: dict[type, Twin] = {
     seq.BatchNorm1d: Twin(build_batchnorm, read_batchnorm, read_batchnorm_state),
     seq.BatchNorm2d: Twin(build_batchnorm, read_batchnorm, read_batchnorm_state),
     seq.Dropout: Twin(lambda l, p, s, d: DropoutTwin(l.p), share=share_dropout_mask),
+    seq.L2Normalize: Twin(lambda l, p, s, d: L2NormalizeTwin(l.eps)),
+    seq.CosineDense: Twin(lambda l, p, s, d: CosineLinear(p["W"], d), read_cosine),
 }
 
 

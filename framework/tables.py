@@ -74,9 +74,16 @@ def _cross_entropy(s_L, x_L, y, loss: Loss, reduction: str) -> torch.Tensor:
     return F.cross_entropy(s_L, y, reduction=reduction, label_smoothing=loss.label_smoothing)
 
 
+def _am_softmax(s_L, x_L, y, loss: Loss, reduction: str) -> torch.Tensor:
+    # s_L holds cosines; y is one-hot (N, d[L]) or class indices (N,)
+    onehot = y if y.dim() == 2 else F.one_hot(y, s_L.shape[1]).to(s_L.dtype)
+    return F.cross_entropy(loss.scale * (s_L - loss.margin * onehot), y, reduction=reduction)
+
+
 TORCH_LOSSES = {
     "squared_error": _squared_error,
     "cross_entropy": _cross_entropy,
+    "am_softmax": _am_softmax,
 }
 
 

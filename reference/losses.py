@@ -14,7 +14,13 @@ A loss is an object Loss(name, e, delta) like an activation (one table, LOSSES, 
   The row sum matters for soft targets whose rows do not sum to 1: d/ds_k of -sum_j y_j log p_j is
   p_k sum_j y_j - y_k. The log-softmax uses the log-sum-exp shift, so logits of +-1000 are exact.
 
-`y` is always (N, d[L]): one-hot (or any target vectors) for both losses.
+- additive-margin softmax (CosFace, Wang et al. 2018) on cosines s[L] = cos (reference/cosine.py),
+  scale s > 0 and margin m >= 0, one-hot y:
+      z    = s (cos - m y)                                  (the margin taken off the true class's cosine)
+      e_n  = -sum_j y_nj log softmax(z)_nj
+      delta[L] = s (softmax(z) - y)
+
+`y` is always (N, d[L]): one-hot (or any target vectors; one-hot for the margin softmax).
 """
 
 from __future__ import annotations
@@ -91,6 +97,8 @@ class Loss:
     delta: Callable[[np.ndarray, np.ndarray, np.ndarray, Callable], np.ndarray]
     on_signal: bool = False
     label_smoothing: float = 0.0
+    scale: float = 1.0   # s of the margin softmax
+    margin: float = 0.0  # m of the margin softmax
 
 
 def _squared_error_e(s_L, x_L, y):
@@ -109,10 +117,48 @@ def _cross_entropy_delta(s_L, x_L, y, theta_prime, label_smoothing=0.0):
     return cross_entropy_grad(s_L, y, label_smoothing)
 
 
+def check_margin(scale: float, margin: float) -> None:
+    """The margin softmax needs scale s > 0 and margin m >= 0."""
+    if not scale > 0:
+        raise ValueError(f"am_softmax: scale s must be > 0, got {scale}")
+    if not margin >= 0:
+        raise ValueError(f"am_softmax: margin m must be >= 0, got {margin}")
+
+
+def margin_logits(cos: np.ndarray, y: np.ndarray, scale: float, margin: float) -> np.ndarray:
+    """z = s (cos - m y): (N, d[L])."""
+    check_margin(scale, margin)
+    if cos.shape != y.shape:
+        raise ValueError(f"am_softmax: cosines {cos.shape} and targets {y.shape} must have the same shape")
+    return cos.dtype.type(scale) * (cos - cos.dtype.type(margin) * y)
+
+
+def am_softmax_e(s_L, x_L, y, scale=30.0, margin=0.35):
+    """e_n = -sum_j y_nj log softmax(s (cos - m y))_nj."""
+    return cross_entropy(margin_logits(s_L, y, scale, margin), y)
+
+
+def am_softmax_delta(s_L, x_L, y, theta_prime, scale=30.0, margin=0.35):
+    """delta[L] = s (softmax(s (cos - m y)) - y)."""
+    return s_L.dtype.type(scale) * cross_entropy_grad(margin_logits(s_L, y, scale, margin), y)
+
+
+def am_softmax(scale: float = 30.0, margin: float = 0.35) -> Loss:
+    """The additive-margin softmax loss with scale s and margin m (ValueError unless s > 0, m >= 0)."""
+    check_margin(scale, margin)
+    return Loss("am_softmax", partial(am_softmax_e, scale=scale, margin=margin),
+                partial(am_softmax_delta, scale=scale, margin=margin), on_signal=True, scale=float(scale),
+                margin=float(margin))
+
+
 LOSSES: dict[str, Loss] = {
     "squared_error": Loss("squared_error", _squared_error_e, _squared_error_delta),
     "cross_entropy": Loss("cross_entropy", _cross_entropy_e, _cross_entropy_delta, on_signal=True),
+    "am_softmax": am_softmax(),
 }
+
+
+STUDY_LOSSES = ("squared_error", "cross_entropy")  # the study network's; the margin softmax needs cosines
 
 
 def get_loss(name: str, label_smoothing: float = 0.0) -> Loss:

@@ -19,7 +19,8 @@ backpropagation, with the sensitivities delta now being the gradients dE/ds of e
 
 The output is the last layer's signal s[L] (N, classes); the error is the study's
 E_in = (1/N) sum_n e_n with the softmax cross-entropy e_n = -log softmax(s[L]_n)_{y_n}
-(reference/losses.py), so dE_in/ds[L] = (softmax(s[L]) - y) / N, y one-hot.
+(reference/losses.py), so dE_in/ds[L] = (softmax(s[L]) - y) / N, y one-hot; a model given another
+Loss (e.g. the additive-margin softmax on a CosineDense layer's cosines) uses its e_n and delta instead.
 
 Initialisation (seeded from numpy: numpy.random.default_rng(seed), layers drawn in order):
 weights ~ N(0, gain / fan_in) with gain 2 (He et al. 2015) for layers followed by ReLU and gain 1
@@ -38,10 +39,10 @@ from typing import ClassVar, NamedTuple
 import numpy as np
 
 from reference import batchnorm as bn
-from reference import conv, dense, dropout, flatten, pooling
+from reference import conv, cosine, dense, dropout, flatten, pooling
 from reference import conv_shapes as cs
 from reference.activations import get_activation
-from reference.losses import cross_entropy, cross_entropy_grad
+from reference.losses import Loss, cross_entropy, cross_entropy_grad
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,45 @@ class Dense:
 
 
 @dataclass(frozen=True)
+class L2Normalize(Stateless):
+    """y = x / max(||x||, eps) for every row of x (N, d) (reference/cosine.py), as F.normalize(dim=1)."""
+
+    eps: float = cosine.EPS
+    name: str = "l2normalize"
+
+    def apply(self, x):
+        if x.ndim != 2:
+            raise ValueError(f"{self.name}: input must be (N, d), got shape {x.shape}")
+        return cosine.normalize(x, 1, self.eps)
+
+    def apply_backward(self, dy, cache):
+        if dy.shape != cache[0].shape:
+            raise ValueError(f"{self.name}: upstream gradient has shape {dy.shape}, output has {cache[0].shape}")
+        return cosine.normalize_backward(dy, cache), {}
+
+
+@dataclass(frozen=True)
+class CosineDense:
+    """cos = normalize(x) normalize(W), W (d_in, d_out) without bias (reference/cosine.py): the cosines
+    between each row and each class's weight column, the signal of a margin softmax (CosFace) head."""
+
+    d_in: int
+    d_out: int
+    name: str = "cosine"
+
+    def init(self, rng: np.random.Generator, dtype) -> tuple[dict, dict]:
+        W = rng.normal(0.0, np.sqrt(1.0 / self.d_in), size=(self.d_in, self.d_out))
+        return {"W": W.astype(dtype)}, {}
+
+    def forward(self, x, params, state, *, train: bool, rng=None):
+        y, cache = cosine.forward(x, params["W"], self.name)
+        return y, cache, state
+
+    def backward(self, dy, cache, need_dx: bool = True):
+        return cosine.backward(dy, cache, need_dx)
+
+
+@dataclass(frozen=True)
 class BatchNorm:
     """Batch normalisation over channel axis 1 (reference/batchnorm.py), PyTorch's defaults.
 
@@ -285,6 +325,7 @@ class Sequential:
     """Layers applied in order; the last layer's output is the signal s[L] fed to softmax cross-entropy."""
 
     layers: tuple = field(default_factory=tuple)
+    loss: Loss | None = None  # None: the softmax cross-entropy; else a Loss on s[L] (e.g. losses.am_softmax)
 
     def init(self, seed=0, dtype=np.float64) -> tuple[list[dict], list[dict]]:
         """(params, state) of every layer (lists aligned with self.layers), drawn in layer order from
@@ -327,11 +368,16 @@ class Sequential:
                          train: bool = True, rng: np.random.Generator | None = None) -> tuple[LossAndGrads, list]:
         """loss_and_grads and the forward pass's caches (which hold what the layers drew, e.g. dropout masks)."""
         s_L, caches, state = self.forward(x, params, state, train=train, rng=rng)
-        y = one_hot(labels, s_L.shape[1], s_L.dtype)
-        E = float(np.mean(cross_entropy(s_L, y)))
-        ds_L = cross_entropy_grad(s_L, y) / s_L.shape[0]
+        E, ds_L = self.error(s_L, labels)
         _, grads = self.backward(ds_L, caches, need_input_grad=False)
         return LossAndGrads(E, grads, s_L, state), caches
+
+    def error(self, s_L: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+        """(E_in, dE_in/ds[L]) of the model's loss (softmax cross-entropy unless self.loss is given)."""
+        y = one_hot(labels, s_L.shape[1], s_L.dtype)
+        if self.loss is None:
+            return float(np.mean(cross_entropy(s_L, y))), cross_entropy_grad(s_L, y) / s_L.shape[0]
+        return float(np.mean(self.loss.e(s_L, s_L, y))), self.loss.delta(s_L, s_L, y, None) / s_L.shape[0]
 
     def predict(self, x: np.ndarray, params: list[dict], state: list[dict], batch_size: int = 1000) -> np.ndarray:
         """argmax_j s[L]_j for every sample, in eval mode, computed in batches."""

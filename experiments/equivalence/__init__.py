@@ -5,6 +5,7 @@ PyTorch twin; `python -m experiments equivalence` writes the rows to results/equ
     cases.py         the layer cases, one line each (activations, losses, convolution, pooling, flatten)
     mlp.py, cnn.py   whole networks: the study's MLP and the Sequential CNNs
     layers.py        batch normalisation, dropout and the optimizers (SGD, Adam, AdamW, schedules)
+    cosface.py       L2 normalisation, the cosine layer and the additive-margin softmax loss (CosFace)
     trajectories.py  whole training runs from identical weights and order, and their sensitivity
 
 FAMILIES lists the modules whose rows(quick) -> list[dict] make up the table: adding a family is one
@@ -15,12 +16,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from experiments.equivalence import cases, cnn, layers, mlp, trajectories
+from experiments.equivalence import cases, cnn, cosface, layers, mlp, trajectories
 from experiments.faces import equivalence as faces
 from experiments.outputs import Outputs, ad_hoc, official
 from experiments.provenance import command_line, stamp, write_csv_atomic
 
-FAMILIES = (cases, mlp, cnn, layers, trajectories, faces)
+FAMILIES = (cases, mlp, cnn, layers, cosface, trajectories, faces)
 TABLE = "equivalence"
 SENSITIVITY_TABLE = "trajectory_sensitivity"
 SEEDING = ("component rows: inputs from numpy.random.default_rng with the fixed per-case seeds of "

@@ -21,7 +21,7 @@ from experiments.kinds.cnn import max_param_diff
 from framework import cnn as twin_cnn
 from framework.optim import torch_optimizer, torch_scheduler
 from reference import sequential as seq
-from reference.losses import cross_entropy, cross_entropy_grad, softmax
+from reference.losses import softmax
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,8 @@ def numpy_step(model: seq.Sequential, params: list, state: list, x: np.ndarray, 
     """One train-mode evaluation: (E_in, grads, new state, caches); the caches hold the dropout masks drawn,
     which the torch twin is given."""
     s_L, caches, state = model.forward(x, params, state, train=True, rng=rng)
-    y = seq.one_hot(labels, s_L.shape[1], s_L.dtype)
-    E = float(np.mean(cross_entropy(s_L, y)))
-    _, grads = model.backward(cross_entropy_grad(s_L, y) / len(x), caches, need_input_grad=False)
+    E, ds_L = model.error(s_L, labels)
+    _, grads = model.backward(ds_L, caches, need_input_grad=False)
     return E, grads, state, caches
 
 

@@ -14,7 +14,7 @@ from experiments.config import ConfigError, check_keys, is_int
 from experiments.engines.mlp import MLPData, mlp_engine
 from reference.activations import ACTIVATIONS
 from reference.gradient_descent import epoch_order
-from reference.losses import LOSSES
+from reference.losses import STUDY_LOSSES
 from reference.network import INIT_SCHEMES, Architecture, init_weights
 
 TABLE = "reproduction"
@@ -44,7 +44,7 @@ RUN_KEYS = {
     "lr": (float, "fixed learning rate eta", _positive),
     "hidden": (str, "hidden activation", _one_of(ACTIVATIONS)),
     "output": (str, "output activation", _one_of(ACTIVATIONS)),
-    "loss": (str, "loss", _one_of(LOSSES)),
+    "loss": (str, "loss", _one_of(STUDY_LOSSES)),
     "loss_scale": (float, "constant c multiplying the pointwise error e_n (0.5: e = 1/2 sum (x-y)^2; 0.1: the mean "
                    "over 10 outputs)", _positive),
     "targets": (str, "target coding: onehot (0/1) or pm1 (-1/+1)", _one_of({"onehot", "pm1"})),
