@@ -180,6 +180,7 @@ def test_validate_refuses_impossible_runs():
     ({"method": "cnn"}, 0), ({"method": "mlp", "split": "first5"}, 0), ({"method": "eigenfaces", "k": 1}, 1),
     ({"method": "fisherfaces", "k": 2}, 1), ({"method": "pixels"}, 2),
     ({"task": "verify", "embed": 6, "mirror_embedding": True}, 1),
+    ({"task": "verify", "embed": 6, "head": "cosface", "cosface_scale": 16.0, "cosface_margin": 0.2}, 2),
     ({"task": "verify", "method": "eigenfaces"}, 4), ({"task": "twin", "dtype": "float64"}, 0)])
 def test_quick_runs_of_every_task_on_orl(tmp_path, run, seed):
     """Each task end to end on the real ORL faces, quick (first 10 people, 2 epochs), into a tmp folder."""
@@ -248,11 +249,11 @@ def test_quick_grid_through_the_cli_with_its_report(tmp_path):
 
     table = ROOT / "results" / "orl_faces.csv"
     before = table.stat().st_mtime if table.exists() else 0
-    variants = ["base", "first5-cnn", "identify-eigenfaces", "verify-eigenfaces", "twin-float64"]
+    variants = ["base", "first5-cnn", "identify-eigenfaces", "verify-eigenfaces", "verify-cnn-cosface", "twin-float64"]
     argv = ["run", "orl-faces", "--quick", "--seeds", "0", "--variants", *variants, "--out", str(tmp_path)]
     assert cli.main(argv) == 0
     rows = pd.read_csv(tmp_path / "orl_faces.csv")
-    assert sorted(set(rows["variant"])) == sorted(variants) and rows["quick"].all() and len(rows) == 6
+    assert sorted(set(rows["variant"])) == sorted(variants) and rows["quick"].all() and len(rows) == 7
     for name in ("orl_summary.csv", "orl_verification.csv", "orl_rejection.csv", "orl_twin.csv", "orl_k.png",
                  "orl_roc.png", "orl_twin.png", "orl_montage.png"):
         assert (tmp_path / name).stat().st_size > 0, name

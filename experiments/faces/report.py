@@ -57,6 +57,8 @@ def read_files(out, g: pd.DataFrame, column: str) -> pd.DataFrame:
 
 def verification_table(out, rows: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     ver = rows[rows["task"] == "verify"]
+    if "head" in ver:  # the cosface head's runs are a method of their own
+        ver = ver.assign(method=ver["method"].where(ver["head"].fillna("softmax") == "softmax", "cnn-cosface"))
     table, pooled_pairs = [], {}
     for (method, ds), g in ver.groupby(["method", "downsample"], sort=False):
         name = f"{method} {resolution(int(ds))}"
