@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 
 
 class UsageError(ValueError):
@@ -77,9 +76,7 @@ def plan_for(args):
 
     exp = get_experiment(args.name)
     kind = kind_module(exp.kind)
-    specs = plan(exp, seeds=args.seeds, variants=args.variants, overrides=overrides(args, kind))
-    if args.quick:
-        specs = [replace(s, config=kind.quick(s.config)) for s in specs]
+    specs = plan(exp, seeds=args.seeds, variants=args.variants, overrides=overrides(args, kind), quick=args.quick)
     if args.out is None and not args.quick and declared(exp, specs):
         return exp, specs, outputs.official()
     return exp, specs, outputs.ad_hoc(args.out)

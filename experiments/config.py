@@ -46,6 +46,22 @@ def is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def one_of(options):
+    """A RUN_KEYS check: the value is one of `options` (shown sorted unless their order means something)."""
+    shown = list(options) if isinstance(options, (list, tuple)) else sorted(options)
+    return lambda v: None if v in options else f"must be one of {shown}"
+
+
+def at_least(n):
+    """A RUN_KEYS check: the value is >= n."""
+    return lambda v: None if v >= n else f"must be >= {n}"
+
+
+def positive(v):
+    """A RUN_KEYS check: the value is > 0."""
+    return None if v > 0 else "must be > 0"
+
+
 def check_value(where: str, key: str, value, run_keys: dict):
     """`value` of `key` checked against run_keys[key] = (type, description, check); ints pass as floats."""
     if key not in run_keys:

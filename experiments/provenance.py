@@ -31,12 +31,31 @@ def commit() -> str:
 
 
 def versions() -> dict:
+    """The versions a result depends on: NumPy, torch, scikit-learn (the face baselines) and Python."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def of(package):
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return "not installed"
     try:
         import torch
-        tv = torch.__version__
+        tv = torch.__version__  # with its build tag (+cu130), as every committed row records it
     except ImportError:
         tv = "not installed"
-    return {"numpy_version": np.__version__, "torch_version": tv, "python_version": sys.version.split()[0]}
+    return {"numpy_version": np.__version__, "torch_version": tv, "sklearn_version": of("scikit-learn"),
+            "python_version": sys.version.split()[0]}
+
+
+def of_runs(runs: pd.DataFrame, source: str) -> dict:
+    """Where a summary row comes from: the seeds, commits and versions of its runs (each run's own row in
+    `source` records its command and date)."""
+    def distinct(col):
+        return " ".join(sorted(map(str, runs[col].unique())))
+    return {"seed_list": " ".join(map(str, sorted(runs["seed"].astype(int)))), "run_commits": distinct("commit"),
+            "numpy_version": distinct("numpy_version"), "torch_version": distinct("torch_version"),
+            "command": f"python -m experiments report (from {source})"}
 
 
 def stamp() -> dict:

@@ -11,8 +11,6 @@ from its last epoch).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pandas as pd
 
 from experiments.provenance import ROOT
@@ -37,7 +35,6 @@ def against_committed(summary: pd.DataFrame, committed: pd.DataFrame) -> pd.Data
 def reproduce(out_dir=None, workers: int = 2, scheduler: str | None = None, quick: bool = False) -> int:
     from experiments import outputs
     from experiments.config import get_experiment
-    from experiments.kinds import kind_module
     from experiments.provenance import write_csv_atomic
     from experiments.report import comparison, reproduction
     from experiments.runner import plan, run_grid
@@ -47,9 +44,7 @@ def reproduce(out_dir=None, workers: int = 2, scheduler: str | None = None, quic
     specs_of = {}
     for name in ("seed-mlp", "comparison"):
         exp = get_experiment(name)
-        specs = plan(exp)
-        if quick:
-            specs = [replace(s, config=kind_module(s.kind).quick(s.config)) for s in specs]
+        specs = plan(exp, quick=quick)
         specs_of[name] = (exp, specs)
         print(f"reproduce: {name} into {out.shown(out.root)}", flush=True)
         failed += run_grid(specs, out, exp.table, workers=workers, scheduler=scheduler, progress=True)[1]

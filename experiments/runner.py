@@ -45,9 +45,11 @@ def run_id(kind: str, seed: int, config: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def plan(exp: Experiment, *, seeds=None, variants=None, overrides: dict | None = None) -> list[RunSpec]:
+def plan(exp: Experiment, *, seeds=None, variants=None, overrides: dict | None = None,
+         quick: bool = False) -> list[RunSpec]:
     """Every RunSpec of the grid. `seeds` (the command line's) replaces every variant's own seeds;
-    `overrides` (e.g. epochs, impl) are validated by the kind like any TOML value."""
+    `overrides` (e.g. epochs, impl) are validated by the kind like any TOML value; `quick` gives the
+    kind's labelled smoke version of every run."""
     from experiments.kinds import kind_module
 
     kind = kind_module(exp.kind)
@@ -63,6 +65,8 @@ def plan(exp: Experiment, *, seeds=None, variants=None, overrides: dict | None =
             raise ConfigError(f"--seeds must not repeat, got {list(seeds)}")
     configs = {v: kind.validate(f"{exp.name} [{v}] with {overrides}", {**exp.runs[v], **overrides})
                if overrides else exp.runs[v] for v in names}
+    if quick:
+        configs = {v: kind.quick(c) for v, c in configs.items()}
     seeds_of = {v: tuple(exp.seeds_of(v) if seeds is None else seeds) for v in names}
     # seed-major: every configuration's first seed finishes before any second seed (a screening)
     specs, seen = [], {}
@@ -98,10 +102,6 @@ def execute(spec: RunSpec, out: Outputs, progress: bool = False, provenance: dic
     flat = {k: ("-".join(map(str, v)) if isinstance(v, list) else v) for k, v in spec.config.items()}
     return [{"experiment": spec.experiment, "variant": spec.variant, "seed": spec.seed, **flat, **row,
              "run_id": spec.run_id, **prov} for row in rows]
-
-
-def _execute_quietly(spec: RunSpec, out: Outputs, provenance: dict) -> list[dict]:
-    return execute(spec, out, progress=False, provenance=provenance)
 
 
 def datasets_of(specs: list[RunSpec]) -> list[str]:
@@ -182,4 +182,4 @@ class _RunTask:
     provenance: dict
 
     def __call__(self, spec: RunSpec) -> list[dict]:
-        return _execute_quietly(spec, self.out, self.provenance)
+        return execute(spec, self.out, progress=False, provenance=self.provenance)

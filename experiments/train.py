@@ -101,13 +101,14 @@ def train(engine, *, run_id: str, label: str, epochs: int, batch_size: int, n_tr
             t0 = time.perf_counter()
             loss = run_epoch(engine, order_for(epoch), epoch, batch_size, samples)
             seconds += time.perf_counter() - t0
-            ok = bool(np.isfinite(loss)) and finite(engine.snapshot())
+            snapshot = engine.snapshot()
+            ok = bool(np.isfinite(loss)) and finite(snapshot)
             status = "ok" if ok else "diverged"
             acc = engine.accuracy() if ok else float("nan")
             curve.append({"epoch": epoch, "train_loss": float(loss), "test_acc": acc, "seconds": seconds,
                           "status": status})
             bar.set_postfix(test_acc=f"{acc:.4f}")
-            save_checkpoint(checkpoint, engine.snapshot(), epoch, curve, run_id, seconds)
+            save_checkpoint(checkpoint, snapshot, epoch, curve, run_id, seconds)
             if curve_path is not None:
                 write_csv_atomic(pd.DataFrame(curve), curve_path)
             if stop_after_epoch is not None and epoch >= stop_after_epoch and epoch < epochs:

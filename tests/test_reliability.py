@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -353,10 +352,10 @@ def reproduce_twice(tmp_path, monkeypatch, capsys, restrict: bool):
     if restrict:  # seed-mlp reduced to 3 configurations, seed 0 (the comparison kept whole)
         real_plan = runner.plan
 
-        def plan(exp, *, seeds=None, variants=None, overrides=None):
+        def plan(exp, *, seeds=None, variants=None, overrides=None, quick=False):
             if exp.name == "seed-mlp":
                 seeds, variants = [0], ["base", "hidden-sigmoid", "output-sigmoid"]
-            return real_plan(exp, seeds=seeds, variants=variants, overrides=overrides)
+            return real_plan(exp, seeds=seeds, variants=variants, overrides=overrides, quick=quick)
 
         monkeypatch.setattr(runner, "plan", plan)
     out = tmp_path / "reproduce"
@@ -417,8 +416,7 @@ def test_reproduce_quick_of_the_whole_grid(results_untouched, seed_mlp, tmp_path
 def test_a_client_killed_mid_grid_keeps_its_rows_and_the_rerun_does_only_the_rest(workers, seed_mlp, tmp_path,
                                                                                    monkeypatch):
     # the real MNIST (quick runs use its first 2,000 / 1,000 images): Dask's worker processes load it themselves
-    specs = [replace(s, config=mlp.quick(s.config))
-             for s in runner.plan(seed_mlp, seeds=[0], variants=["base", "hidden-sigmoid", "output-sigmoid"])]
+    specs = runner.plan(seed_mlp, seeds=[0], variants=["base", "hidden-sigmoid", "output-sigmoid"], quick=True)
     straight = Outputs(tmp_path / "straight")
     assert runner.run_grid(specs, straight, "reproduction", workers=1, progress=False)[1] == []
 

@@ -41,16 +41,6 @@ class Recipe:
         return self.schedule(self.lr, epoch - 1)
 
 
-def numpy_step(model: seq.Sequential, params: list, state: list, x: np.ndarray, labels: np.ndarray,
-               rng: np.random.Generator) -> tuple[float, list, list, list]:
-    """One train-mode evaluation: (E_in, grads, new state, caches); the caches hold the dropout masks drawn,
-    which the torch twin is given."""
-    s_L, caches, state = model.forward(x, params, state, train=True, rng=rng)
-    E, ds_L = model.error(s_L, labels)
-    _, grads = model.backward(ds_L, caches, need_input_grad=False)
-    return E, grads, state, caches
-
-
 class NumpyFaces(NumpySequential):
     """The reference Sequential model trained by a reference optimizer on augmented face batches."""
 
@@ -78,9 +68,11 @@ class NumpyFaces(NumpySequential):
             yield shift_flip(d.X_train[idx], aug, r.max_shift, r.flip), d.y_train[idx], drop
 
     def step(self, x, labels, rng, lr: float) -> float:
-        E, grads, self.state, self.last_caches = numpy_step(self.model, self.params, self.state, x, labels, rng)
-        self.opt_state = self.optimizer.step(self.params, grads, self.opt_state, lr)
-        return E
+        # the caches hold the dropout masks drawn, which the torch twin is given
+        r, self.last_caches = self.model.forward_backward(x, labels, self.params, self.state, train=True, rng=rng)
+        self.state = r.state
+        self.opt_state = self.optimizer.step(self.params, r.grads, self.opt_state, lr)
+        return r.loss
 
     def epoch(self, order, epoch):
         lr = self.lr_at(epoch)

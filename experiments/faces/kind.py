@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from experiments.config import ConfigError, check_keys, is_int
+from experiments.config import ConfigError, at_least, check_keys, is_int, one_of, positive
 from experiments.engines.sequential import ImageData
 from experiments.faces import baselines, images, metrics, models, splits
 from experiments.faces.engine import NumpyFaces, Recipe, TorchTwinFaces, differences, lockstep_epoch
@@ -33,53 +33,45 @@ HEADS = ("softmax", "cosface")
 PER_PERSON = 10  # ORL: 10 images of each person
 
 
-def _one_of(options):
-    return lambda v: None if v in options else f"must be one of {list(options)}"
-
-
-def _at_least(n):
-    return lambda v: None if v >= n else f"must be >= {n}"
-
-
-def _ints_at_least(n, empty_ok):
+def _intsat_least(n, empty_ok):
     return lambda v: (None if (v or empty_ok) and all(is_int(c) and c >= n for c in v)
                       else f"must be a list of integers >= {n}" + ("" if empty_ok else " (at least one)"))
 
 
 # key -> (type, description, check(value) -> error text or None)
 RUN_KEYS = {
-    "dataset": (str, "dataset", _one_of(("orl",))),
-    "task": (str, "identify (5/5 Lawrence protocol), verify (unseen people), twin (NumPy vs torch)", _one_of(TASKS)),
-    "method": (str, "cnn, mlp (reference networks) or a scikit-learn baseline", _one_of(METHODS)),
+    "dataset": (str, "dataset", one_of(("orl",))),
+    "task": (str, "identify (5/5 Lawrence protocol), verify (unseen people), twin (NumPy vs torch)", one_of(TASKS)),
+    "method": (str, "cnn, mlp (reference networks) or a scikit-learn baseline", one_of(METHODS)),
     "split": (str, "identify/twin: each person's first 5 images train (first5) or a seeded random 5 (random)",
-              _one_of(splits.SPLITS)),
+              one_of(splits.SPLITS)),
     "k": (int, "identify: training images per person (the first k of the split's 5)", lambda v: None if 1 <= v <= 5
           else "must be in 1..5"),
-    "folds": (int, "verify: folds over people (people permuted by default_rng(0))", _at_least(2)),
-    "downsample": (int, "block-averaging factor of the 112 x 92 images", _at_least(1)),
-    "channels": (list, "cnn: output channels of each conv block", _ints_at_least(1, empty_ok=False)),
-    "embed": (int, "cnn: width of a hidden dense layer before the output (0: none)", _at_least(0)),
-    "mlp_hidden": (list, "mlp: hidden layer widths", _ints_at_least(1, empty_ok=False)),
+    "folds": (int, "verify: folds over people (people permuted by default_rng(0))", at_least(2)),
+    "downsample": (int, "block-averaging factor of the 112 x 92 images", at_least(1)),
+    "channels": (list, "cnn: output channels of each conv block", _intsat_least(1, empty_ok=False)),
+    "embed": (int, "cnn: width of a hidden dense layer before the output (0: none)", at_least(0)),
+    "mlp_hidden": (list, "mlp: hidden layer widths", _intsat_least(1, empty_ok=False)),
     "dropout": (float, "dropout probability", lambda v: None if 0.0 <= v < 1.0 else "must be in [0, 1)"),
-    "epochs": (int, "training epochs", _at_least(1)),
-    "batch_size": (int, "mini-batch size", _at_least(1)),
-    "lr": (float, "base learning rate", lambda v: None if v > 0 else "must be > 0"),
+    "epochs": (int, "training epochs", at_least(1)),
+    "batch_size": (int, "mini-batch size", at_least(1)),
+    "lr": (float, "base learning rate", positive),
     "momentum": (float, "SGD momentum", lambda v: None if 0.0 <= v < 1.0 else "must be in [0, 1)"),
     "nesterov": (bool, "Nesterov momentum", lambda v: None),
-    "weight_decay": (float, "L2 weight decay added to the gradient", _at_least(0.0)),
+    "weight_decay": (float, "L2 weight decay added to the gradient", at_least(0.0)),
     "schedule": (str, "learning rate per epoch: cosine (CosineAnnealingLR to 0 over the epochs) or constant",
-                 _one_of(("cosine", "constant"))),
-    "max_shift": (int, "augmentation: random shift up to this many pixels each way", _at_least(0)),
+                 one_of(("cosine", "constant"))),
+    "max_shift": (int, "augmentation: random shift up to this many pixels each way", at_least(0)),
     "flip": (bool, "augmentation: random horizontal mirror", lambda v: None),
-    "dtype": (str, "float dtype of the networks", _one_of(("float32", "float64"))),
-    "pca_components": (int, "eigenfaces/fisherfaces: PCA components", _at_least(1)),
+    "dtype": (str, "float dtype of the networks", one_of(("float32", "float64"))),
+    "pca_components": (int, "eigenfaces/fisherfaces: PCA components", at_least(1)),
     "mirror_embedding": (bool, "verify, cnn: embed each face as the sum of the embeddings of it and its mirror image",
                          lambda v: None),
     "quick": (bool, "a labelled smoke run (few epochs, few people); never a result", lambda v: None),
     "head": (str, "cnn: output layer and loss: softmax (dense, cross-entropy) or cosface (cosine layer, additive-"
-             "margin softmax)", _one_of(HEADS)),
-    "cosface_scale": (float, "head cosface: scale s of the margin softmax", lambda v: None if v > 0 else "must be > 0"),
-    "cosface_margin": (float, "head cosface: margin m of the margin softmax", _at_least(0.0)),
+             "margin softmax)", one_of(HEADS)),
+    "cosface_scale": (float, "head cosface: scale s of the margin softmax", positive),
+    "cosface_margin": (float, "head cosface: margin m of the margin softmax", at_least(0.0)),
 }
 DEFAULTS = {
     "dataset": "orl", "task": "identify", "method": "cnn", "split": "random", "k": 5, "folds": 5, "downsample": 4,

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from experiments.faces import metrics
-from experiments.provenance import write_csv_atomic
+from experiments.provenance import of_runs, write_csv_atomic
 
 LAWRENCE = {"SOM + convolutional network": 0.038, "KLT + convolutional network": 0.053,
             "SOM + MLP (no convolution)": 0.40, "eigenfaces": 0.105}
@@ -28,18 +28,19 @@ def resolution(downsample: int) -> str:
     return f"{112 // downsample}x{92 // downsample}"
 
 
-def summarise(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per configuration of the identification runs: mean and sample sd over the splits."""
+def summarise(rows: pd.DataFrame, source: str = "results/orl_faces.csv") -> pd.DataFrame:
+    """One row per configuration of the identification runs: mean and sample sd over the splits, with the
+    seeds, commits and versions of its runs."""
     ident = rows[(rows["task"] == "identify")]
     out = []
     for key, g in ident.groupby(CONFIG, sort=False):
         acc = g["accuracy"].to_numpy()
         out.append({**dict(zip(CONFIG, key)), "resolution": resolution(int(key[4])), "runs": len(g),
-                    "seeds": " ".join(map(str, sorted(g["seed"]))), "mean_accuracy": acc.mean(),
+                    "mean_accuracy": acc.mean(),
                     "sd_accuracy": acc.std(ddof=1) if len(acc) > 1 else float("nan"), "min_accuracy": acc.min(),
                     "max_accuracy": acc.max(), "mean_error": 1 - acc.mean(),
                     "mean_train_seconds": g["train_seconds"].mean() if "train_seconds" in g else float("nan"),
-                    "commits": " ".join(sorted(set(g["commit"].astype(str))))})
+                    **of_runs(g, source)})
     return pd.DataFrame(out)
 
 
@@ -55,7 +56,7 @@ def read_files(out, g: pd.DataFrame, column: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def verification_table(out, rows: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+def verification_table(out, rows: pd.DataFrame, source: str = "results/orl_faces.csv") -> tuple[pd.DataFrame, dict]:
     ver = rows[rows["task"] == "verify"]
     if "head" in ver:  # the cosface head's runs are a method of their own
         ver = ver.assign(method=ver["method"].where(ver["head"].fillna("softmax") == "softmax", "cnn-cosface"))
@@ -73,6 +74,8 @@ def verification_table(out, rows: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
                       **mean.to_dict(), "pairs_same": g["pairs_same"].sum(),
                       "pairs_different": g["pairs_different"].sum()})
         table.append({"method": method, "resolution": resolution(int(ds)), "fold": "pooled pairs", **m})
+        for row in table[-len(g) - 2:]:
+            row.update(of_runs(g, source))
     return pd.DataFrame(table), pooled_pairs
 
 
@@ -98,24 +101,24 @@ def plot_k(summary: pd.DataFrame, path) -> None:
     plt.close(fig)
 
 
-def rejection_table(out, rows: pd.DataFrame) -> pd.DataFrame:
+def rejection_table(out, rows: pd.DataFrame, source: str = "results/orl_faces.csv") -> pd.DataFrame:
     """Error against the rejected fraction, per method, over the pooled test images of the 10 random splits."""
     sel = rows[(rows["task"] == "identify") & (rows["split"] == "random") & (rows["k"] == 5)]
+    sel = sel[sel["method"].isin(["cnn", "eigenfaces"])]
     cols = {"rejected": REJECT}
     for (method, ds), g in sel.groupby(["method", "downsample"], sort=False):
-        if method not in ("cnn", "eigenfaces"):
-            continue
         p = read_files(out, g, "predictions")
         cols[f"{method}_{resolution(int(ds))}_error"] = metrics.rejection_curve(
             p["confidence"].to_numpy(), (p["label"] == p["predicted"]).to_numpy(), REJECT)
-    return pd.DataFrame(cols)
+    table = pd.DataFrame(cols)
+    return table.assign(**of_runs(sel, source)) if len(sel) else table
 
 
 def plot_rejection(table: pd.DataFrame, path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for c in table.columns[1:]:
+    for c in [c for c in table.columns if c.endswith("_error")]:
         ax.plot(100 * table["rejected"], 100 * table[c], marker=".", label=c.replace("_error", "").replace("_", " "))
     ax.set(xlabel="test images rejected (least confident first), %", ylabel="error on the rest, %",
            title="Rejection by confidence (10 random 5/5 splits pooled)")
@@ -207,17 +210,18 @@ def report(exp, out, specs=None) -> dict:
     if out.official:
         rows = rows[rows["run_id"].isin({s.run_id for s in plan(exp)}) & ~rows["quick"].astype(bool)]
     written = {}
-    summary = summarise(rows)
+    source = out.shown(out.table(exp.table))
+    summary = summarise(rows, source)
     if len(summary):
         write_csv_atomic(summary, out.table("orl_summary"))
         written["summary"] = summary
         plot_k(summary[summary["task"] == "identify"], out.root / "orl_k.png")
     if (rows["task"] == "verify").any():
-        table, pooled = verification_table(out, rows)
+        table, pooled = verification_table(out, rows, source)
         write_csv_atomic(table, out.table("orl_verification"))
         plot_roc(pooled, out.root / "orl_roc.png")
         written["verification"] = table
-    rej = rejection_table(out, rows)
+    rej = rejection_table(out, rows, source)
     if len(rej.columns) > 1:
         write_csv_atomic(rej, out.table("orl_rejection"))
         plot_rejection(rej, out.root / "orl_rejection.png")
@@ -225,7 +229,8 @@ def report(exp, out, specs=None) -> dict:
     twin = rows[rows["task"] == "twin"]
     if len(twin):
         keep = ["dtype", "seed", "impl", "accuracy", "final_train_loss", "steps", "max_weight_diff",
-                "final_weight_diff", "final_state_diff", "seconds", "commit"]
+                "final_weight_diff", "final_state_diff", "seconds", "commit", "numpy_version", "torch_version",
+                "python_version", "command", "date"]
         write_csv_atomic(twin[keep], out.table("orl_twin"))
         curves = {dt: read_files(out, g.head(1), "curve") for dt, g in twin.groupby("dtype")}
         plot_twin(curves, out.root / "orl_twin.png")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from experiments.config import check_keys
+from experiments.config import at_least, check_keys, one_of, positive
 from experiments.engines.sequential import SEQUENTIAL_ENGINES, ImageData
 from reference import optim
 from reference.schedules import ExponentialLR
@@ -21,28 +21,20 @@ from reference.sequential import lenet
 TABLE = "cnn_mnist"
 
 
-def _one_of(options):
-    return lambda v: None if v in options else f"must be one of {sorted(options)}"
-
-
-def _at_least(n):
-    return lambda v: None if v >= n else f"must be >= {n}"
-
-
 RUN_KEYS = {
-    "dataset": (str, "dataset", _one_of({"mnist"})),
-    "impl": (str, "implementations trained from the same start: numpy, torch or both", _one_of(
+    "dataset": (str, "dataset", one_of({"mnist"})),
+    "impl": (str, "implementations trained from the same start: numpy, torch or both", one_of(
         {"numpy", "torch", "both"})),
-    "model": (str, "model", _one_of({"lenet"})),
-    "hidden": (int, "hidden dense units after the convolutions (0: none)", _at_least(0)),
-    "epochs": (int, "training epochs", _at_least(1)),
-    "batch_size": (int, "mini-batch size", _at_least(1)),
-    "lr": (float, "learning rate of the first epoch", lambda v: None if v > 0 else "must be > 0"),
+    "model": (str, "model", one_of({"lenet"})),
+    "hidden": (int, "hidden dense units after the convolutions (0: none)", at_least(0)),
+    "epochs": (int, "training epochs", at_least(1)),
+    "batch_size": (int, "mini-batch size", at_least(1)),
+    "lr": (float, "learning rate of the first epoch", positive),
     "lr_decay": (float, "factor per epoch (ExponentialLR's gamma; 1: constant)", lambda v: None if 0 < v <= 1
                  else "must lie in (0, 1]"),
-    "dtype": (str, "float dtype", _one_of({"float64", "float32"})),
-    "train_limit": (int, "use only the first N training images (0: all)", _at_least(0)),
-    "test_limit": (int, "use only the first N test images (0: all)", _at_least(0)),
+    "dtype": (str, "float dtype", one_of({"float64", "float32"})),
+    "train_limit": (int, "use only the first N training images (0: all)", at_least(0)),
+    "test_limit": (int, "use only the first N test images (0: all)", at_least(0)),
 }
 DEFAULTS = {"dataset": "mnist", "impl": "both", "model": "lenet", "hidden": 128, "dtype": "float64",
             "train_limit": 0, "test_limit": 0}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from experiments.config import ConfigError, check_keys, is_int
+from experiments.config import ConfigError, at_least, check_keys, is_int, one_of, positive
 from experiments.engines.mlp import MLPData, mlp_engine
 from reference.activations import ACTIVATIONS
 from reference.gradient_descent import epoch_order
@@ -21,41 +21,29 @@ TABLE = "reproduction"
 MNIST_D0, MNIST_CLASSES = 784, 10
 
 
-def _one_of(options):
-    return lambda v: None if v in options else f"must be one of {sorted(options)}"
-
-
-def _positive(v):
-    return None if v > 0 else "must be > 0"
-
-
-def _at_least(n):
-    return lambda v: None if v >= n else f"must be >= {n}"
-
-
 # key -> (type, description, check(value) -> error text or None)
 RUN_KEYS = {
-    "dataset": (str, "dataset", _one_of({"mnist"})),
-    "impl": (str, "implementation that trains", _one_of({"numpy", "torch"})),
+    "dataset": (str, "dataset", one_of({"mnist"})),
+    "impl": (str, "implementation that trains", one_of({"numpy", "torch"})),
     "layers": (list, "layer widths d[0..L]", lambda v: None if len(v) >= 2 and all(is_int(n) and n >= 1 for n in v)
                else "must be a list of at least 2 positive integers"),
-    "epochs": (int, "training epochs", _at_least(1)),
-    "batch_size": (int, "mini-batch size", _at_least(1)),
-    "lr": (float, "fixed learning rate eta", _positive),
-    "hidden": (str, "hidden activation", _one_of(ACTIVATIONS)),
-    "output": (str, "output activation", _one_of(ACTIVATIONS)),
-    "loss": (str, "loss", _one_of(STUDY_LOSSES)),
+    "epochs": (int, "training epochs", at_least(1)),
+    "batch_size": (int, "mini-batch size", at_least(1)),
+    "lr": (float, "fixed learning rate eta", positive),
+    "hidden": (str, "hidden activation", one_of(ACTIVATIONS)),
+    "output": (str, "output activation", one_of(ACTIVATIONS)),
+    "loss": (str, "loss", one_of(set(STUDY_LOSSES))),
     "loss_scale": (float, "constant c multiplying the pointwise error e_n (0.5: e = 1/2 sum (x-y)^2; 0.1: the mean "
-                   "over 10 outputs)", _positive),
-    "targets": (str, "target coding: onehot (0/1) or pm1 (-1/+1)", _one_of({"onehot", "pm1"})),
-    "init": (str, "initialisation scheme", _one_of(INIT_SCHEMES)),
-    "init_gain": (float, "initialisation scale", _positive),
-    "input_scaling": (str, "input scaling: unit ([0,1]), raw ([0,255]) or standardised", _one_of(
+                   "over 10 outputs)", positive),
+    "targets": (str, "target coding: onehot (0/1) or pm1 (-1/+1)", one_of({"onehot", "pm1"})),
+    "init": (str, "initialisation scheme", one_of(INIT_SCHEMES)),
+    "init_gain": (float, "initialisation scale", positive),
+    "input_scaling": (str, "input scaling: unit ([0,1]), raw ([0,255]) or standardised", one_of(
         {"unit", "raw", "standardised"})),
     "shuffle": (bool, "reshuffle every epoch", lambda v: None),
-    "dtype": (str, "float dtype", _one_of({"float64", "float32"})),
-    "train_limit": (int, "use only the first N training images (0: all)", _at_least(0)),
-    "test_limit": (int, "use only the first N test images (0: all)", _at_least(0)),
+    "dtype": (str, "float dtype", one_of({"float64", "float32"})),
+    "train_limit": (int, "use only the first N training images (0: all)", at_least(0)),
+    "test_limit": (int, "use only the first N test images (0: all)", at_least(0)),
 }
 DEFAULTS = {
     "dataset": "mnist", "impl": "numpy", "batch_size": 1, "targets": "onehot", "init": "lecun_normal",

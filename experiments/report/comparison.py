@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from experiments.provenance import command_line, stamp
+from experiments.provenance import append_rows_atomic, command_line, stamp
 from experiments.report.plots import plot_curves
 
 NOTE = ("Both trained from identical initial weights and sample order. Seconds per epoch are the training runs' "
@@ -62,8 +62,6 @@ def report(exp, out, specs=None) -> pd.DataFrame | None:
         for k, v in {"command": command_line(), **stamp()}.items():
             df[k] = v
         df["run_id"] = got["run_id"].values
-        from experiments.provenance import append_rows_atomic
-
         append_rows_atomic(df.to_dict("records"), path, ["run_id"])
     if path.exists():
         c = pd.read_csv(path)

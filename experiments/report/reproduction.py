@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from experiments.provenance import ROOT, write_csv_atomic
+from experiments.provenance import ROOT, of_runs, write_csv_atomic
 from experiments.report.plots import STUDY_ACC, plot_curves
 
 WITHIN = 0.003  # 0.3 percentage points
@@ -53,16 +53,6 @@ def last_epochs_acc(curves) -> float:
     return float(np.mean(means)) if means else float("nan")
 
 
-def provenance_of(runs: pd.DataFrame, source: str = "results/reproduction.csv") -> dict:
-    """Where a summary row comes from: the seeds, commits and versions of its runs (each of which
-    records its own command and date in results/reproduction.csv)."""
-    def distinct(col):
-        return " ".join(sorted(map(str, runs[col].unique())))
-    return {"seed_list": " ".join(map(str, sorted(runs["seed"].astype(int)))), "run_commits": distinct("commit"),
-            "numpy_version": distinct("numpy_version"), "torch_version": distinct("torch_version"),
-            "command": f"python -m experiments report (from {source})"}
-
-
 def summarise(df: pd.DataFrame, varied: tuple, experiment: str = "seed-mlp",
               source: str = "results/reproduction.csv") -> pd.DataFrame:
     """One row per configuration of the experiment's NumPy runs. Runs of one variant with different
@@ -83,7 +73,7 @@ def summarise(df: pd.DataFrame, varied: tuple, experiment: str = "seed-mlp",
                "mean_best_test_acc": g["best_test_acc"].astype(float).mean(),
                f"mean_last{LAST_EPOCHS}_test_acc": last_epochs_acc(g["curve"]),
                "gap_to_study_points": 100 * (acc.mean() - STUDY_ACC), "verdict": verdict(acc.mean(), stuck),
-               **provenance_of(g, source)}
+               **of_runs(g, source)}
         out.append(row)
     s = pd.DataFrame(out)
     if len(s):
