@@ -42,6 +42,25 @@ def int_at_least(low: int, what: str):
     return parse
 
 
+def seed_arg(text: str) -> int:
+    """A --seeds value: an integer 0..2**63-1 (the range every table stores)."""
+    from experiments.config import seed_too_large
+
+    v = int_at_least(0, "--seeds")(text)
+    if seed_too_large([v]):
+        raise argparse.ArgumentTypeError(seed_too_large([v]))
+    return v
+
+
+def nonempty(what: str):
+    """An option's value that must not be empty (an empty --out would mean the current folder)."""
+    def parse(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{what} must not be empty, got {text!r}")
+        return text
+    return parse
+
+
 def cmd_list(args) -> int:
     from experiments.config import scan
 
@@ -63,6 +82,9 @@ def overrides(args, kind) -> dict:
     if args.impl is not None:
         if "impl" not in kind.RUN_KEYS:
             raise UsageError(f"--impl {args.impl}: experiment {args.name!r} has no implementation choice")
+        problem = kind.RUN_KEYS["impl"][2](args.impl)
+        if problem:  # e.g. both: only the cnn kind trains the two implementations side by side
+            raise UsageError(f"--impl {args.impl}: experiment {args.name!r}: impl = {args.impl!r} {problem}")
         o["impl"] = args.impl
     return o
 
@@ -148,9 +170,11 @@ def cmd_bench(args) -> int:
 def add_grid_options(p, workers_default: int):
     p.add_argument("--workers", type=int_at_least(1, "--workers"), default=workers_default,
                    help=f"runs in parallel on a local Dask cluster (default {workers_default})")
-    p.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://host:8786) to run on instead")
+    p.add_argument("--scheduler", type=nonempty("--scheduler"),
+                   help="address of an existing Dask scheduler (tcp://host:8786) to run on instead")
     p.add_argument("--quick", action="store_true", help="labelled smoke version (small subset, <= 2 epochs)")
-    p.add_argument("--out", help="output folder for anything but the committed results (default ./out)")
+    p.add_argument("--out", type=nonempty("--out"),
+                   help="output folder for anything but the committed results (default ./out)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -160,8 +184,10 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list the experiments").set_defaults(fn=cmd_list)
     r = sub.add_parser("run", help="train an experiment's grid (resumable)")
     r.add_argument("name", help="experiment name (see `list`)")
-    r.add_argument("--impl", choices=["numpy", "torch", "both"], help="which implementation trains")
-    r.add_argument("--seeds", type=int_at_least(0, "--seeds"), nargs="+", help="seeds to run (default: the config's)")
+    r.add_argument("--impl", choices=["numpy", "torch", "both"],
+                   help="which implementation trains: numpy or torch; both (the two from one start) for cnn "
+                        "experiments only; none for faces")
+    r.add_argument("--seeds", type=seed_arg, nargs="+", help="seeds to run (default: the config's)")
     r.add_argument("--variants", nargs="+", help="only these variants of the grid")
     r.add_argument("--epochs", type=int_at_least(1, "--epochs"), help="override the number of epochs (ad-hoc run)")
     add_grid_options(r, 1)
@@ -174,12 +200,15 @@ def parser() -> argparse.ArgumentParser:
         fn=cmd_report)
     e = sub.add_parser("equivalence", help="reference vs PyTorch, layer by layer -> results/equivalence.csv")
     e.add_argument("--quick", action="store_true", help="fewer cases, short trajectories (labelled; into --out)")
-    e.add_argument("--out", help="output folder instead of results/ (default ./out for --quick)")
+    e.add_argument("--out", type=nonempty("--out"),
+                   help="output folder instead of results/ (default ./out for --quick)")
     e.set_defaults(fn=cmd_equivalence)
     d = sub.add_parser("data", help="fetch a dataset and verify its SHA-256 checksums")
     d.add_argument("dataset", nargs="?", default="mnist", choices=["mnist", "orl"], help="which (default mnist)")
-    d.add_argument("--cache-dir", help="cache folder (default ./data/...; or $MNIST_DIR / $ORL_DIR)")
-    d.add_argument("--source-dir", help="a folder holding the original files, tried first")
+    d.add_argument("--cache-dir", type=nonempty("--cache-dir"),
+                   help="cache folder (default ./data/...; or $MNIST_DIR / $ORL_DIR)")
+    d.add_argument("--source-dir", type=nonempty("--source-dir"),
+                   help="a folder holding the original files, tried first")
     d.set_defaults(fn=cmd_data)
     b = sub.add_parser("bench", help="speed benchmarks -> results/bench.csv")
     b.add_argument("--quick", action="store_true", help="few repeats, small sizes (labelled)")

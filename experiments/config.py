@@ -9,12 +9,16 @@ file never hides the others: scan() reports it beside the good ones.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 TOP_KEYS = {"name", "description", "kind", "seeds", "base", "variants", "table"}
+# NumPy's generators take any seed >= 0 and torch.manual_seed up to 2**64 - 1, but every table stores the
+# seed as a 64-bit signed integer (pandas int64): a larger seed would train, then break every report
+MAX_SEED = 2**63 - 1
 
 
 class ConfigError(ValueError):
@@ -71,6 +75,8 @@ def check_value(where: str, key: str, value, run_keys: dict):
         value = float(value)
     if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
         raise ConfigError(f"{where}: {key} ({what}) must be {typ.__name__}, got {type(value).__name__} {value!r}")
+    if typ is float and not math.isfinite(value):
+        raise ConfigError(f"{where}: {key} = {value!r} must be a finite number")
     problem = check(value)
     if problem:
         raise ConfigError(f"{where}: {key} = {value!r} {problem}")
@@ -86,9 +92,18 @@ def check_keys(where: str, run: dict, run_keys: dict, defaults: dict) -> dict:
     return out
 
 
+def seed_too_large(seeds) -> str | None:
+    """The message for the first seed above MAX_SEED, if any."""
+    big = [s for s in seeds if is_int(s) and s > MAX_SEED]
+    return f"seed {big[0]} is too large: seeds go up to 2**63-1 = {MAX_SEED} (the tables store 64-bit integers)" \
+        if big else None
+
+
 def check_seeds(where: str, seeds) -> tuple:
     if not (isinstance(seeds, list) and seeds and all(is_int(s) and s >= 0 for s in seeds)):
         raise ConfigError(f"{where}: seeds must be a non-empty list of non-negative integers, got {seeds!r}")
+    if seed_too_large(seeds):
+        raise ConfigError(f"{where}: {seed_too_large(seeds)}")
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"{where}: seeds must not repeat, got {seeds!r}")
     return tuple(seeds)
@@ -100,9 +115,12 @@ def load_experiment(path: Path) -> Experiment:
 
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); save it as "
+                          f"UTF-8") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
     unknown = set(raw) - TOP_KEYS

@@ -49,6 +49,8 @@ def official() -> Outputs:
 
 def ad_hoc(path: str | os.PathLike | None = None, option: str = "--out") -> Outputs:
     """An output folder for ad-hoc runs; refuses results/ itself and folders that cannot be written."""
+    if path is not None and not str(path).strip():
+        raise OutputError(f"{option} {str(path)!r}: an empty folder name would mean the current folder; name one")
     root = Path(path).resolve() if path is not None else DEFAULT_OUT
     if root == RESULTS or root.is_relative_to(RESULTS):
         raise OutputError(f"{option} {path}: results/ is written only by full runs of an experiment's declared "
@@ -60,3 +62,16 @@ def ad_hoc(path: str | os.PathLike | None = None, option: str = "--out") -> Outp
     if not os.access(root, os.W_OK):
         raise OutputError(f"{option} {path}: folder is not writable")
     return Outputs(root, official=False)
+
+
+def read_table(path, **kwargs):
+    """pandas.read_csv of a table or curve written here; a malformed file (one bad line, a cut-off write, bytes
+    that are not text) is one OutputError naming the file, the problem and what to do."""
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path, **kwargs)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        detail = str(e).strip().splitlines()[-1].removeprefix("Error tokenizing data. C error: ")
+        raise OutputError(f"{path}: not a readable CSV table ({detail}); fix or delete the bad line (a run whose "
+                          f"row is missing runs again), or move the file away") from None

@@ -105,7 +105,9 @@ def append_rows_atomic(rows: list, path: Path, key: list | None = None) -> pd.Da
     with folder_lock(path.parent):
         new = pd.DataFrame(rows)
         if path.exists() and path.stat().st_size > 0:
-            old = pd.read_csv(path)
+            from experiments.outputs import read_table  # outputs imports this module
+
+            old = read_table(path)
             if key:
                 keys = set(map(tuple, new[key].astype(str).values))
                 old = old[[tuple(r) not in keys for r in old[key].astype(str).values]]

@@ -13,10 +13,8 @@ import json
 import traceback
 from dataclasses import dataclass
 
-import pandas as pd
-
-from experiments.config import ConfigError, Experiment
-from experiments.outputs import Outputs
+from experiments.config import ConfigError, Experiment, seed_too_large
+from experiments.outputs import Outputs, read_table
 from experiments.provenance import append_rows_atomic, command_line, stamp
 
 KEY = ["run_id", "impl"]  # a run may report one row per implementation trained from the same start
@@ -61,6 +59,8 @@ def plan(exp: Experiment, *, seeds=None, variants=None, overrides: dict | None =
         bad = [s for s in seeds if not (isinstance(s, int) and s >= 0)]
         if bad or not seeds:
             raise ConfigError(f"--seeds must be non-negative integers, got {list(seeds)}")
+        if seed_too_large(seeds):
+            raise ConfigError(f"--seeds: {seed_too_large(seeds)}")
         if len(set(seeds)) != len(seeds):
             raise ConfigError(f"--seeds must not repeat, got {list(seeds)}")
     configs = {v: kind.validate(f"{exp.name} [{v}] with {overrides}", {**exp.runs[v], **overrides})
@@ -89,7 +89,7 @@ def declared(exp: Experiment, specs: list[RunSpec]) -> bool:
 def done_ids(path) -> set:
     if not path.exists() or path.stat().st_size == 0:
         return set()
-    df = pd.read_csv(path, usecols=lambda c: c == "run_id")
+    df = read_table(path)  # the whole file: with usecols pandas lets a line of extra fields through
     return set(df["run_id"].astype(str)) if "run_id" in df else set()
 
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from experiments.outputs import OutputError
 from experiments.progress import progress_bar
 from experiments.provenance import write_csv_atomic
 
@@ -25,6 +28,10 @@ SAMPLES_PER_CHUNK = 6000  # the samples bar advances once per chunk of whole min
 
 class Stopped(Exception):
     """Raised by train() when asked to stop after an epoch (as if killed); used to test resuming."""
+
+
+class CheckpointError(OutputError):
+    """A checkpoint file that cannot be read (truncated, corrupted, not a checkpoint); the message names it."""
 
 
 def save_checkpoint(path: Path, snapshot: dict, epoch: int, curve: list, run_id: str, seconds: float) -> None:
@@ -39,11 +46,39 @@ def load_checkpoint(path: Path, run_id: str) -> dict | None:
     """The checkpoint at `path` if it belongs to `run_id`, else None (a file of another run is never resumed)."""
     if not path.exists():
         return None
-    with np.load(path) as z:
-        if str(z["_run_id"]) != run_id:
-            return None
-        return {"snapshot": {k[2:]: z[k] for k in z.files if k.startswith("p_")}, "epoch": int(z["_epoch"]),
-                "curve": json.loads(str(z["_curve"])), "seconds": float(z["_seconds"])}
+    try:
+        with np.load(path) as z:
+            if str(z["_run_id"]) != run_id:
+                return None
+            return {"snapshot": {k[2:]: z[k] for k in z.files if k.startswith("p_")}, "epoch": int(z["_epoch"]),
+                    "curve": json.loads(str(z["_curve"])), "seconds": float(z["_seconds"])}
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as e:
+        raise CheckpointError(f"checkpoint {path} cannot be read ({type(e).__name__}: {e})") from None
+
+
+def set_aside(path: Path) -> Path:
+    """Rename a broken file to <name>.broken (or .broken-2, ...), never deleting it; the new name."""
+    aside, n = path.with_name(f"{path.name}.broken"), 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.broken-{n}")
+    os.replace(path, aside)
+    return aside
+
+
+def resume_point(checkpoint: Path, run_id: str, label: str, epochs: int) -> dict | None:
+    """This run's checkpoint, said in one line; a broken one is set aside (said in one line) and the run
+    starts again from epoch 0."""
+    try:
+        ck = load_checkpoint(checkpoint, run_id)
+    except CheckpointError as e:
+        aside = set_aside(checkpoint)
+        print(f"{label}: {e}; set aside as {aside.name}, training again from epoch 0", file=sys.stderr, flush=True)
+        return None
+    if ck is not None:
+        print(f"{label}: resuming after epoch {ck['epoch']} of {epochs} from checkpoint {checkpoint}", file=sys.stderr,
+              flush=True)
+    return ck
 
 
 def save_snapshot(path: Path, snapshot: dict) -> None:
@@ -84,7 +119,7 @@ def train(engine, *, run_id: str, label: str, epochs: int, batch_size: int, n_tr
     to `curve_path`, and checkpoints. A non-finite loss or weight ends the run with status 'diverged'.
     """
     start, curve, seconds = 0, [], 0.0
-    ck = load_checkpoint(checkpoint, run_id)
+    ck = resume_point(checkpoint, run_id, label, epochs)
     if ck is not None:
         engine.restore(ck["snapshot"])
         start, curve, seconds = ck["epoch"], ck["curve"], ck["seconds"]

@@ -27,6 +27,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
@@ -179,6 +180,7 @@ class Source:
     """Somewhere files can come from.  ``locate`` returns a local file holding the named file."""
 
     label = "source"
+    named = False  # True for a folder the user named: its failures are said even without progress output
 
     def locate(self, name: str, workdir: Path) -> Path:
         """A local file for ``name`` (written under ``workdir`` if made); :class:`SourceError` if unavailable."""
@@ -300,6 +302,10 @@ def fetch(
     ``hint``.
     """
     say = print if progress else (lambda *a, **k: None)
+    if folder.path.is_dir() and not cache_problems(folder.path, manifest):
+        for name, expected in manifest.items():  # complete and verified: a read-only shared cache is fine
+            say(f"{name}: cached in {folder.path}, sha256 {expected} OK")
+        return folder.path
     cache = make_writable(folder)
     with cache_lock(cache):
         for path in remove_stale_temporaries(cache):
@@ -308,11 +314,16 @@ def fetch(
         for name, expected in manifest.items():
             if name not in problems:
                 say(f"{name}: cached in {cache}, sha256 {expected} OK")
-            elif problems[name] != "missing":
-                say(f"{name}: cached copy rejected ({problems[name]}); fetching again")
+            elif problems[name] != "missing":  # a repair is always said, on stderr when there is no progress
+                notice(progress, f"{name}: cached copy rejected ({problems[name]}); fetching again")
         if problems:
             _fetch_missing(cache, manifest, problems, sources(), dataset, hint, say, opener)
     return cache
+
+
+def notice(progress: bool, message: str) -> None:
+    """A line the user must see (a repair, a file of theirs refused): with the progress output, else on stderr."""
+    print(message, file=sys.stdout if progress else sys.stderr, flush=True)
 
 
 def _fetch_missing(
@@ -342,7 +353,7 @@ def _fetch_missing(
                         checksum = install_file(src, cache, name, manifest[name], opener)
                     except (SourceError, DataError, OSError, EOFError) as e:
                         failures[name].append(f"{source.label}: {e}")
-                        say(f"  {name}: failed from {source.label}: {e}")
+                        (partial(notice, progress) if source.named else say)(f"  {name}: failed from {source.label}: {e}")
                         continue
                     missing.remove(name)
                     say(f"  {name}: from {source.label} ({src.name}), sha256 {checksum} OK")

@@ -311,6 +311,7 @@ class FolderSource(Source):
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder).expanduser()
         self.label = f"folder {self.folder}"
+        self.named = True
 
     def locate(self, name: str, workdir: Path) -> Path:
         if not self.folder.is_dir():

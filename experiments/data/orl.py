@@ -226,6 +226,7 @@ class FolderSource(Source):
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder).expanduser()
         self.label = f"folder {self.folder}"
+        self.named = True
 
     def read(self) -> np.ndarray:
         """The (400, 112, 92) array; :class:`PGMFormatError` naming the first missing or bad file."""
@@ -309,11 +310,11 @@ class WheelSource(Source):
             "restored_13": counts["crlf+13"],
             "patched_pixels": len(patch["positions"]),
         }
-        if self.progress:
-            print(
-                f"  {wheel.name}: sha256 {actual} OK; repaired {self.report['repaired']} of {len(image_names())} "
-                f"files ({self.report['restored_13']} with a restored 13), patched {len(patch['positions'])} pixels"
-            )
+        cache.notice(  # a repair is always said, naming the file
+            self.progress,
+            f"  {wheel.name}: sha256 {actual} OK; repaired {self.report['repaired']} of {len(image_names())} "
+            f"files ({self.report['restored_13']} with a restored 13), patched {len(patch['positions'])} pixels",
+        )
         return images
 
     def locate(self, name: str, workdir: Path) -> Path:
