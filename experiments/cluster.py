@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import signal
 import sys
+import threading
 import uuid
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -98,10 +101,26 @@ def dashboard_available() -> bool:
     return True
 
 
+def check_address(scheduler: str) -> None:
+    """SchedulerUnreachable for an address Dask cannot parse (no port, unknown scheme), before any Client exists:
+    a Client that fails inside its constructor waits 6 s in its __del__ and prints a TimeoutError traceback."""
+    from distributed.comm import registry
+    from distributed.comm.addressing import normalize_address, parse_address
+
+    try:
+        address = normalize_address(scheduler)
+        registry.get_backend(parse_address(address)[0]).get_address_host_port(address)
+    except (ValueError, TypeError) as exc:
+        raise SchedulerUnreachable(f"--scheduler {scheduler!r} is not a Dask scheduler address: {exc}") from None
+    except NotImplementedError:  # a transport without host:port (inproc): the Client decides
+        pass
+
+
 def connect(scheduler: str, timeout: float = CONNECT_TIMEOUT_S):
     """A Client of the scheduler at `scheduler`, or SchedulerUnreachable naming it within `timeout` s."""
     from distributed import Client
 
+    check_address(scheduler)
     try:
         return Client(scheduler, timeout=timeout, set_as_default=False)
     except ValueError as exc:  # malformed address, e.g. no port
@@ -112,6 +131,36 @@ def connect(scheduler: str, timeout: float = CONNECT_TIMEOUT_S):
         raise SchedulerUnreachable(
             f"--scheduler {scheduler!r}: what answered is not a Dask scheduler ({exception_text(exc)})"
         ) from exc
+
+
+@contextlib.contextmanager
+def workers_ignore_ctrl_c():
+    """SIGINT ignored while the local workers are spawned, so they inherit SIG_IGN: Ctrl-C at a terminal reaches
+    the whole process group, and workers that raise KeyboardInterrupt mid-import or mid-task print tracebacks while
+    this process is already closing them cleanly. (A Ctrl-C during these few seconds is not seen.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def silence_worker_logs() -> None:
+    """Run on each local worker just before shutdown: a heartbeat that meets the closing scheduler logs a
+    CommClosedError traceback that means nothing."""
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+
+
+def close_local(cluster, client) -> None:
+    """Close a local cluster without the tracebacks of its shutdown races (heartbeats, closed comms)."""
+    with contextlib.suppress(Exception):
+        client.run(silence_worker_logs)
+    with quiet_dask(logging.CRITICAL):
+        client.close()
+        cluster.close()
 
 
 def start_local(workers: int):
@@ -125,7 +174,10 @@ def start_local(workers: int):
         "distributed.admin.tick.interval": "1s",  # 20 ms by default, only to warn of a blocked event loop
         "distributed.admin.system-monitor.interval": "2s",  # 500 ms by default, for the dashboard's plots
     }
-    with dask.config.set(settings), warnings.catch_warnings():
+    # a worker killed mid-task leaves semaphores that multiprocessing's resource tracker (a process of its own,
+    # started with this environment) frees at exit with a warning per kind: freeing them is all there is to do
+    os.environ.setdefault("PYTHONWARNINGS", "ignore::UserWarning:multiprocessing.resource_tracker")
+    with dask.config.set(settings), warnings.catch_warnings(), workers_ignore_ctrl_c():
         warnings.filterwarnings("ignore", message=".*[Pp]ort .* is already in use.*")
         cluster = LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
@@ -221,7 +273,8 @@ def iterate(
                     yield item, result, error
         finally:
             client.cancel([f for f in futures if not f.done()])
-            client.close()
             if cluster is not None:
-                cluster.close()
+                close_local(cluster, client)
+            else:
+                client.close()
 
