@@ -148,6 +148,13 @@ def workers_ignore_ctrl_c():
         signal.signal(signal.SIGINT, before)
 
 
+def quiet_resource_tracker() -> None:
+    """A worker killed mid-task leaves semaphores that multiprocessing's resource tracker (a process of its own,
+    started later with this environment) frees at exit, warning "There appear to be N leaked semaphore objects":
+    freeing them is all there is to do, so the warning is off (a caller's own PYTHONWARNINGS is kept)."""
+    os.environ.setdefault("PYTHONWARNINGS", "ignore::UserWarning:multiprocessing.resource_tracker")
+
+
 def silence_worker_logs() -> None:
     """Run on each local worker just before shutdown: a heartbeat that meets the closing scheduler logs a
     CommClosedError traceback that means nothing."""
@@ -174,9 +181,7 @@ def start_local(workers: int):
         "distributed.admin.tick.interval": "1s",  # 20 ms by default, only to warn of a blocked event loop
         "distributed.admin.system-monitor.interval": "2s",  # 500 ms by default, for the dashboard's plots
     }
-    # a worker killed mid-task leaves semaphores that multiprocessing's resource tracker (a process of its own,
-    # started with this environment) frees at exit with a warning per kind: freeing them is all there is to do
-    os.environ.setdefault("PYTHONWARNINGS", "ignore::UserWarning:multiprocessing.resource_tracker")
+    quiet_resource_tracker()
     with dask.config.set(settings), warnings.catch_warnings(), workers_ignore_ctrl_c():
         warnings.filterwarnings("ignore", message=".*[Pp]ort .* is already in use.*")
         cluster = LocalCluster(

@@ -317,7 +317,7 @@ def fetch(
             elif problems[name] != "missing":  # a repair is always said, on stderr when there is no progress
                 notice(progress, f"{name}: cached copy rejected ({problems[name]}); fetching again")
         if problems:
-            _fetch_missing(cache, manifest, problems, sources(), dataset, hint, say, opener)
+            _fetch_missing(cache, manifest, problems, sources(), dataset, hint, say, opener, partial(notice, progress))
     return cache
 
 
@@ -335,6 +335,7 @@ def _fetch_missing(
     hint: str,
     say: Callable[..., None],
     opener: Opener,
+    tell: Callable[[str], None],
 ) -> None:
     failures: dict[str, list[str]] = {
         name: [] if why == "missing" else [f"cache: {why}"] for name, why in problems.items()
@@ -353,7 +354,7 @@ def _fetch_missing(
                         checksum = install_file(src, cache, name, manifest[name], opener)
                     except (SourceError, DataError, OSError, EOFError) as e:
                         failures[name].append(f"{source.label}: {e}")
-                        (partial(notice, progress) if source.named else say)(f"  {name}: failed from {source.label}: {e}")
+                        (tell if source.named else say)(f"  {name}: failed from {source.label}: {e}")
                         continue
                     missing.remove(name)
                     say(f"  {name}: from {source.label} ({src.name}), sha256 {checksum} OK")
