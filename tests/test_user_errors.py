@@ -135,10 +135,10 @@ def test_a_non_finite_float_setting_is_refused(value, tmp_path, monkeypatch, cap
 
 
 def test_every_float_setting_of_every_kind_must_be_finite():
-    from experiments.kinds import kind_module
+    from experiments.kinds import registry
 
-    for kind in ("mlp", "cnn", "faces"):
-        keys = kind_module(kind).RUN_KEYS
+    for kind in registry().values():
+        keys = kind.run_keys
         for key in (k for k, (typ, _, _) in keys.items() if typ is float):
             for bad in (float("inf"), float("nan")):
                 with pytest.raises(ConfigError, match=rf"{key} = {bad!r} must be a finite number"):
