@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from experiments.outputs import read_table
 from experiments.provenance import ROOT
 
 STUDY_ACC = 0.9427
@@ -19,7 +20,7 @@ def plot_curves(df: pd.DataFrame, path, title: str, label_of) -> None:
     labelled = label_of(df)
     colours = plt.get_cmap("tab20" if len(labelled) > 10 else "tab10")
     for i, (label, curves) in enumerate(labelled.items()):
-        frames = [pd.read_csv(ROOT / c) for c in curves if (ROOT / c).exists()]
+        frames = [read_table(ROOT / c) for c in curves if (ROOT / c).exists()]
         if not frames:
             continue
         n = min(len(f) for f in frames)

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from experiments.outputs import read_table
 from experiments.provenance import ROOT
 
 STUDY = ("seed-mlp", "comparison")
@@ -133,7 +134,7 @@ def compare(exp, all_specs, pairs, out) -> pd.DataFrame:
     """against_committed.csv of one experiment: run rows, then configuration rows (row_type says which)."""
     kind = exp.kind
     committed = pd.read_csv(ROOT / "results" / f"{exp.table}.csv", low_memory=False)
-    new = pd.read_csv(out.table(exp.table), low_memory=False)
+    new = read_table(out.table(exp.table), low_memory=False)
     runs = run_rows(kind, pairs, committed, new)
     if runs.empty:
         return runs

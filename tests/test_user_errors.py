@@ -233,15 +233,21 @@ def test_the_data_command_and_a_run_accept_a_read_only_mnist_cache(tmp_path, mon
 # 5. A truncated checkpoint, a malformed output table ----------------------------------------------
 
 
+class Killed(Exception):
+    pass
+
+
 class ToyEngine:
-    """Adds 1 to its weight each epoch; records the epochs it trained."""
+    """Adds 1 to its weight each epoch; records the epochs it trained; killed at the start of epoch `kill_at`."""
 
     name = "toy"
 
-    def __init__(self):
-        self.w, self.trained = np.zeros(3), []
+    def __init__(self, kill_at: int = 0):
+        self.w, self.trained, self.kill_at = np.zeros(3), [], kill_at
 
     def epoch(self, order, epoch):
+        if epoch == self.kill_at:
+            raise Killed(f"killed in epoch {epoch}")
         self.trained.append(epoch)
         self.w = self.w + 1.0
         return 1.0 / epoch
@@ -262,8 +268,8 @@ def toy_train(tmp_path, engine, **kw):
 
 
 def test_a_truncated_checkpoint_is_set_aside_and_the_run_starts_from_epoch_0(tmp_path, capsys):
-    with pytest.raises(train.Stopped):
-        toy_train(tmp_path, ToyEngine(), stop_after_epoch=2)
+    with pytest.raises(Killed):
+        toy_train(tmp_path, ToyEngine(kill_at=3))
     path = tmp_path / "ck" / "toy.npz"
     half = path.read_bytes()[: path.stat().st_size // 2]
     path.write_bytes(half)
@@ -469,8 +475,8 @@ def test_a_file_of_a_folder_the_user_named_that_is_refused_is_said(tmp_path, cap
 
 
 def test_a_resumed_run_says_so_naming_its_checkpoint(tmp_path, capsys):
-    with pytest.raises(train.Stopped):
-        toy_train(tmp_path, ToyEngine(), stop_after_epoch=3)
+    with pytest.raises(Killed):
+        toy_train(tmp_path, ToyEngine(kill_at=4))
     capsys.readouterr()
     engine = ToyEngine()
     toy_train(tmp_path, engine)
@@ -498,3 +504,14 @@ def test_help_and_list_import_no_heavy_module(argv):
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
     last = proc.stdout.strip().splitlines()[-1]
     assert last == "HEAVY 0 []", (last, proc.stderr)
+
+
+def test_a_malformed_curve_read_by_a_report_is_one_line_naming_it(small_mnist, tmp_path, capsys):
+    argv = ["run", "seed-mlp", "--quick", "--variants", "base", "--seeds", "0", "--epochs", "1", "--out",
+            str(tmp_path)]
+    assert cli.main(argv) == 0
+    (curve,) = (tmp_path / "runs" / "seed-mlp").glob("*.csv")
+    curve.write_text(curve.read_text() + "1,2,3,4,5,6,7,8,9\n")
+    capsys.readouterr()
+    err = one_line_error(capsys, argv)  # nothing left to train; the report reads the curve
+    assert f"{curve}: not a readable CSV table (Expected " in err

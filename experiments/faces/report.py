@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from experiments.faces import metrics
+from experiments.outputs import read_table
 from experiments.provenance import of_runs, write_csv_atomic
 
 LAWRENCE = {"SOM + convolutional network": 0.038, "KLT + convolutional network": 0.053,
@@ -52,7 +53,7 @@ def read_files(out, g: pd.DataFrame, column: str) -> pd.DataFrame:
         p = ROOT / r[column]
         if not p.exists():
             p = out.root / r[column]
-        frames.append(pd.read_csv(p).assign(seed=r["seed"]))
+        frames.append(read_table(p).assign(seed=r["seed"]))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -206,7 +207,7 @@ def report(exp, out, specs=None) -> dict:
     """
     from experiments.runner import plan
 
-    rows = pd.read_csv(out.table(exp.table))
+    rows = read_table(out.table(exp.table))
     if out.official:
         rows = rows[rows["run_id"].isin({s.run_id for s in plan(exp)}) & ~rows["quick"].astype(bool)]
     written = {}

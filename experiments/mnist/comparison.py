@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from experiments.outputs import read_table
 from experiments.plots import plot_curves
 from experiments.provenance import append_rows_atomic, command_line, stamp
 
@@ -36,7 +37,7 @@ def report(exp, out, specs=None) -> pd.DataFrame | None:
     from experiments.runner import plan
 
     specs = specs if specs is not None else plan(exp)
-    rows = pd.read_csv(out.table(exp.table))
+    rows = read_table(out.table(exp.table))
     path = out.table("comparison")
     for seed in sorted({s.seed for s in specs}):
         pair = [s for s in specs if s.seed == seed]
@@ -64,7 +65,7 @@ def report(exp, out, specs=None) -> pd.DataFrame | None:
         df["run_id"] = got["run_id"].values
         append_rows_atomic(df.to_dict("records"), path, ["run_id"])
     if path.exists():
-        c = pd.read_csv(path)
+        c = read_table(path)
         title = f"NumPy vs PyTorch from identical weights and order: {c['variant'].iloc[0]}, seed {c['seed'].iloc[0]}"
         plot_curves(c, out.root / "comparison_curves.png", title,
                     lambda d: {impl: [curve] for impl, curve in zip(d["impl"], d["curve"])})

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from experiments.outputs import read_table
 from experiments.plots import STUDY_ACC, plot_curves
 from experiments.provenance import ROOT, of_runs, write_csv_atomic
 
@@ -49,7 +50,7 @@ def last_epochs_acc(curves) -> float:
         path = ROOT / str(c)
         if not path.exists():
             return float("nan")
-        means.append(pd.read_csv(path)["test_acc"].astype(float).values[-LAST_EPOCHS:].mean())
+        means.append(read_table(path)["test_acc"].astype(float).values[-LAST_EPOCHS:].mean())
     return float(np.mean(means)) if means else float("nan")
 
 
@@ -123,7 +124,7 @@ def splice_readme(table: str) -> None:
 
 def report(exp, out, specs=None) -> pd.DataFrame:
     """Summary CSV and Markdown, curves plot; the README table too when `out` is the official results."""
-    df = pd.read_csv(out.table(exp.table))
+    df = read_table(out.table(exp.table))
     summary = summarise(df, exp.varied, exp.name, out.shown(out.table(exp.table)))
     write_csv_atomic(summary, out.root / "reproduction_summary.csv")
     table = markdown(summary, exp.varied)
