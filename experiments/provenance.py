@@ -10,9 +10,12 @@ import subprocess
 import sys
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported where a table is written: the CLI starts without it
+    import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,6 +133,8 @@ def folder_lock(folder: Path):
 def append_rows_atomic(rows: list, path: Path, key: list | None = None) -> pd.DataFrame:
     """Add rows to the CSV at `path` (replacing earlier rows with the same `key` columns), atomically,
     under the folder's lock: two processes appending at once both keep their rows."""
+    import pandas as pd
+
     path = Path(path)
     with folder_lock(path.parent):
         new = pd.DataFrame(rows)

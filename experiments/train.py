@@ -17,7 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from experiments.outputs import OutputError
 from experiments.progress import progress_bar
@@ -123,6 +122,8 @@ def train(engine, *, run_id: str, label: str, epochs: int, batch_size: int, n_tr
     Each epoch appends (epoch, train_loss, test_acc, seconds, status) to the curve, written atomically
     to `curve_path`, and checkpoints. A non-finite loss or weight ends the run with status 'diverged'.
     """
+    import pandas as pd  # here, not at the top: the CLI imports this module through the kinds
+
     start, curve, seconds = 0, [], 0.0
     ck = resume_point(checkpoint, run_id, label, epochs)
     if ck is not None:

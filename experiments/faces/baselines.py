@@ -7,12 +7,12 @@ training image and d2 the distance to the nearest image of any other person (0: 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from sklearn.decomposition import PCA
-from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-from sklearn.metrics import pairwise_distances
-from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import Pipeline, make_pipeline
+
+if TYPE_CHECKING:  # scikit-learn is imported where it is used: the CLI starts without it
+    from sklearn.pipeline import Pipeline
 
 METHODS = ("pixels", "eigenfaces", "fisherfaces")
 
@@ -26,6 +26,11 @@ def pipeline(method: str, n_train: int, n_classes: int, pca_components: int) -> 
     invertible, and LDA then fits noise; half of it keeps two degrees of freedom per dimension. Undefined
     with one image per person (ValueError).
     """
+    from sklearn.decomposition import PCA
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+
     nn1 = KNeighborsClassifier(n_neighbors=1)
     if method == "pixels":
         return make_pipeline(nn1)
@@ -47,6 +52,8 @@ def features(pipe: Pipeline, x: np.ndarray) -> np.ndarray:
 
 def confidence_1nn(train_f: np.ndarray, train_y: np.ndarray, test_f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(predicted label, confidence 1 - d1 / d2) of 1-NN for every test row."""
+    from sklearn.metrics import pairwise_distances
+
     d = pairwise_distances(test_f, train_f)
     nearest = d.argmin(axis=1)
     pred = train_y[nearest]

@@ -12,18 +12,21 @@ rejection curve, the montage and the ROC curves.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from experiments.engines.sequential import ImageData
 from experiments.faces import baselines, images, metrics, models, splits
-from experiments.faces.engine import NumpyFaces, Recipe, TorchTwinFaces, differences, lockstep_epoch
 from experiments.kinds import Kind
 from experiments.provenance import write_csv_atomic
 from experiments.schema import ConfigError, at_least, is_int, one_of, positive
 from experiments.train import order_for
 from reference import optim, schedules
+
+if TYPE_CHECKING:  # the engines import torch, and pandas writes the tables: both imported where a run uses them,
+    # so that building the CLI (which reads every kind) stays fast
+    from experiments.faces.engine import NumpyFaces, Recipe, TorchTwinFaces
 
 TABLE = "orl_faces"
 TASKS = ("identify", "verify", "twin")
@@ -124,6 +127,8 @@ def network(cfg: dict, input_shape: tuple, classes: int):
 
 
 def recipe(cfg: dict, seed: int) -> Recipe:
+    from experiments.faces.engine import Recipe
+
     sched = schedules.CosineAnnealingLR(cfg["epochs"]) if cfg["schedule"] == "cosine" else schedules.Constant()
     opt = optim.SGD(momentum=cfg["momentum"], nesterov=cfg["nesterov"] and cfg["momentum"] > 0,
                     weight_decay=cfg["weight_decay"])
@@ -140,6 +145,8 @@ def face_data(cfg: dict, x: np.ndarray, y: np.ndarray, train: np.ndarray, test: 
 
 
 def numpy_engine(cfg: dict, seed: int, data: ImageData) -> NumpyFaces:
+    from experiments.faces.engine import NumpyFaces
+
     model = network(cfg, data.X_train.shape[1:], int(data.y_train.max()) + 1)
     params, state = model.init(np.random.default_rng([seed, 0]), np.dtype(cfg["dtype"]))
     return NumpyFaces(model, params, state, data, recipe(cfg, seed))
@@ -163,6 +170,8 @@ def identification_indices(cfg: dict, y: np.ndarray, seed: int) -> tuple[np.ndar
 
 
 def identify(spec, out, cfg: dict, progress: bool) -> list[dict]:
+    import pandas as pd
+
     x, y = load_faces(cfg)
     train, test = identification_indices(cfg, y, spec.seed)
     t0 = time.perf_counter()
@@ -183,6 +192,8 @@ def identify(spec, out, cfg: dict, progress: bool) -> list[dict]:
 
 
 def verify(spec, out, cfg: dict, progress: bool) -> list[dict]:
+    import pandas as pd
+
     x, y = load_faces(cfg)
     folds = cfg["folds"]
     if spec.seed >= folds:
@@ -216,6 +227,8 @@ def lockstep(cfg: dict, seed: int) -> tuple[NumpyFaces, TorchTwinFaces, list[dic
     """The NumPy CNN and its torch twin from identical weights, trained in lockstep on identical batches
     (augmented images and dropout masks shared): (the two engines, per-epoch curve, the largest parameter
     difference after any step)."""
+    from experiments.faces.engine import TorchTwinFaces, lockstep_epoch
+
     x, y = load_faces(cfg)
     train, test = identification_indices(cfg, y, seed)
     ne = numpy_engine(cfg, seed, face_data(cfg, x, y, train, test))
@@ -231,6 +244,10 @@ def lockstep(cfg: dict, seed: int) -> tuple[NumpyFaces, TorchTwinFaces, list[dic
 
 def twin(spec, out, cfg: dict, progress: bool) -> list[dict]:
     """Rows of the lockstep run: accuracies, losses and the weight differences."""
+    import pandas as pd
+
+    from experiments.faces.engine import differences
+
     t0 = time.perf_counter()
     ne, te, curve, worst = lockstep(cfg, spec.seed)
     path = out.curves(spec.experiment) / f"{spec.variant}__{spec.run_id}.csv"

@@ -12,8 +12,6 @@ rate (the highest TPR whose FPR is at most 1%).
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import roc_auc_score, roc_curve
-from sklearn.metrics.pairwise import cosine_similarity
 
 
 def rejection_curve(confidence: np.ndarray, correct: np.ndarray, fractions: np.ndarray) -> np.ndarray:
@@ -31,6 +29,8 @@ def rejection_curve(confidence: np.ndarray, correct: np.ndarray, fractions: np.n
 
 def pair_scores(embeddings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(i, j, cosine similarity, same person) of every pair i < j."""
+    from sklearn.metrics.pairwise import cosine_similarity  # here: the CLI starts without scikit-learn
+
     sim = cosine_similarity(embeddings.reshape(len(embeddings), -1))
     i, j = np.triu_indices(len(embeddings), k=1)
     labels = np.asarray(labels)
@@ -39,6 +39,8 @@ def pair_scores(embeddings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray,
 
 def verification(scores: np.ndarray, same: np.ndarray) -> dict:
     """{auc, eer, tar_at_far1}, plus the numbers of positive and negative pairs."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
     fpr, tpr, _ = roc_curve(same, scores)
     fnr = 1.0 - tpr
     k = int(np.flatnonzero(fnr <= fpr)[0])  # first threshold where false rejects fall to the false accepts
