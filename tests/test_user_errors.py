@@ -351,12 +351,14 @@ def test_a_scheduler_address_without_a_port_is_one_line_and_no_wait(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr == ("error: --scheduler 'nonsense' is not a Dask scheduler address: missing port number in "
                            "address 'nonsense'\n"), proc.stderr
+    import distributed  # noqa: F401  (its import is not what is timed)
+
     from experiments.cluster import SchedulerUnreachable, connect
 
     t0 = time.perf_counter()
     with pytest.raises(SchedulerUnreachable, match="unknown address scheme 'http'"):
         connect("http://example:1")
-    assert time.perf_counter() - t0 < 1.0  # refused before a Client exists, not after Dask's timeouts
+    assert time.perf_counter() - t0 < 2.0  # refused before a Client exists, not after Dask's 6 s timeout
 
 
 SCRIPT = textwrap.dedent("""
