@@ -235,8 +235,9 @@ def user_errors() -> tuple:
     """The exception types a user can cause: one line and exit status 2."""
     from experiments.config import ConfigError
     from experiments.outputs import OutputError
+    from experiments.tables import TableError
 
-    types = [UsageError, ConfigError, OutputError]
+    types = [UsageError, ConfigError, OutputError, TableError]
     try:
         from experiments.data import DataError
         types.append(DataError)

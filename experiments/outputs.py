@@ -63,15 +63,3 @@ def ad_hoc(path: str | os.PathLike | None = None, option: str = "--out") -> Outp
         raise OutputError(f"{option} {path}: folder is not writable")
     return Outputs(root, official=False)
 
-
-def read_table(path, **kwargs):
-    """pandas.read_csv of a table or curve written here; a malformed file (one bad line, a cut-off write, bytes
-    that are not text) is one OutputError naming the file, the problem and what to do."""
-    import pandas as pd
-
-    try:
-        return pd.read_csv(path, **kwargs)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        detail = str(e).strip().splitlines()[-1].removeprefix("Error tokenizing data. C error: ")
-        raise OutputError(f"{path}: not a readable CSV table ({detail}); fix or delete the bad line (a run whose "
-                          f"row is missing runs again), or move the file away") from None

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from experiments.outputs import read_table
 from experiments.provenance import ROOT
+from experiments.tables import read_table
 
 STUDY_ACC = 0.9427
 

@@ -139,7 +139,7 @@ def append_rows_atomic(rows: list, path: Path, key: list | None = None) -> pd.Da
     with folder_lock(path.parent):
         new = pd.DataFrame(rows)
         if path.exists() and path.stat().st_size > 0:
-            from experiments.outputs import read_table  # outputs imports this module
+            from experiments.tables import read_table
 
             old = read_table(path)
             if key:

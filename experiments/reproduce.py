@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments.outputs import read_table
 from experiments.provenance import ROOT
+from experiments.tables import read_table
 
 STUDY = ("seed-mlp", "comparison")
 BIG_GRID, SAMPLE_BIG = 100, 3

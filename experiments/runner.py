@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 from experiments.config import ConfigError, Experiment, seed_too_large
 from experiments.kinds import kind_of
-from experiments.outputs import Outputs, read_table
+from experiments.outputs import Outputs
 from experiments.provenance import append_rows_atomic, command_line, numerics, stamp
+from experiments.tables import read_table
 from experiments.threads import pin_run
 
 KEY = ["run_id", "impl"]  # a run may report one row per implementation trained from the same start

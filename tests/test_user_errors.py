@@ -22,6 +22,7 @@ import experiments.data
 from experiments import cli, config, outputs, runner, train
 from experiments.config import MAX_SEED, ConfigError
 from experiments.data import cache
+from experiments.tables import TableError
 
 ROOT = Path(__file__).resolve().parent.parent
 HUGE = "99999999999999999999999"
@@ -82,6 +83,17 @@ def test_a_huge_seed_on_the_command_line_is_refused_before_any_work(capsys, tmp_
     err = one_line_error(capsys, ["run", "seed-mlp", "--seeds", str(MAX_SEED + 1), "--out", str(tmp_path)])
     assert f"seed {MAX_SEED + 1} is too large" in err
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+@pytest.mark.parametrize("seed", [HUGE, str(2**64 - 1)])
+def test_a_folder_holding_a_huge_seed_from_before_says_which_line(seed, tmp_path, capsys, no_training):
+    """Rows a run wrote before seeds were checked: one line naming the file and the line, not an OverflowError in
+    every later report of the folder."""
+    table = tmp_path / "reproduction.csv"
+    table.write_text(f"run_id,impl,seed\nabc,numpy,0\ndef,numpy,{seed}\n")
+    err = one_line_error(capsys, ["run", "seed-mlp", "--quick", "--variants", "base", "--seeds", "0", "--out",
+                                  str(tmp_path)])
+    assert f"{table}: line 3 has seed {seed}, outside 0..2**63-1" in err and "delete that line" in err
 
 
 def test_the_largest_seed_is_accepted_and_one_more_is_not(seed_mlp):
@@ -336,7 +348,7 @@ def test_appending_to_a_malformed_table_names_it(tmp_path):
 
     table = tmp_path / "t.csv"
     table.write_text('run_id,impl\na,"numpy\n')
-    with pytest.raises(outputs.OutputError, match=rf"{table}: not a readable CSV table \(EOF inside string"):
+    with pytest.raises(TableError, match=rf"{table}: not a readable CSV table \(EOF inside string"):
         append_rows_atomic([{"run_id": "b", "impl": "numpy"}], table, ["run_id", "impl"])
     assert table.read_text() == 'run_id,impl\na,"numpy\n'  # untouched
 

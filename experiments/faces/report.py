@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from experiments.faces import metrics
-from experiments.outputs import read_table
 from experiments.provenance import of_runs, write_csv_atomic
+from experiments.tables import read_table
 
 LAWRENCE = {"SOM + convolutional network": 0.038, "KLT + convolutional network": 0.053,
             "SOM + MLP (no convolution)": 0.40, "eigenfaces": 0.105}
