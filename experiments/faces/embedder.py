@@ -1,0 +1,166 @@
+"""The face embedder behind `faces enrol` and `faces identify --gallery`, and its calibration (FAR -> threshold).
+
+People (ORL, 40): the test people of verification fold 0 (8 people, splits.people_folds(40, 5, 0)[0])
+are never trained on nor calibrated on: they are the held-out people `faces` is tested on. Of the
+other 32, in the order of that permutation, the last VALIDATION_PEOPLE calibrate the threshold and
+the first 24 train the network.
+
+Network and recipe: orl-faces' declared verify-cnn run (experiments/configs/orl-faces.toml: 28 x 23
+input, conv blocks 16/32/64, a 128-unit embedding with batch norm and ReLU, dropout 0.2, 100 epochs of
+Nesterov SGD, shifts and mirror images), trained as a classifier of the training people. The
+embedding of a face is the output before the classifier layer, for the face and its mirror image,
+summed, L2-normalised (the run's mirror_embedding).
+
+A person's template is the L2-normalised mean of the embeddings of their enrolled images; a probe's
+score for a person is the cosine similarity of its embedding and the template. Calibration, on the
+validation people only: each person's template is made from images 1-5, then from images 6-10; every
+image of every other validation person is scored against it (impostor scores); the person's other 5
+images give the genuine scores. FAR f -> threshold t: the smallest t such that at most a share f of
+the impostor scores are >= t. FAR here is per comparison (one stranger's image against one enrolled
+person); with G people enrolled a stranger is accepted at most about G x f of the time.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from experiments.faces import images, modelfile, models, splits
+
+FILE = "embedder.npz"
+VALIDATION_PEOPLE = 8
+TEST_FOLD = 0
+VARIANT = "verify-cnn"  # the declared recipe it reuses
+QUICK = {"epochs": 2, "channels": [4, 8], "embed": 16}
+FAR_REPORTED = (0.001, 0.01, 0.1)
+
+
+def people() -> dict[str, np.ndarray]:
+    """{"train": 24 people, "validation": 8, "test": 8} (labels 0..39; module docstring)."""
+    perm = np.random.default_rng(0).permutation(40)
+    folds = splits.people_folds(40, 5, 0)
+    test = folds[TEST_FOLD]
+    rest = perm[~np.isin(perm, test)]
+    return {"train": np.sort(rest[:-VALIDATION_PEOPLE]), "validation": np.sort(rest[-VALIDATION_PEOPLE:]),
+            "test": np.sort(test)}
+
+
+def recipe(quick: bool) -> dict:
+    """The run's settings: orl-faces' verify-cnn, or its quick smoke version (seconds)."""
+    from experiments.config import get_experiment
+
+    cfg = dict(get_experiment("orl-faces").runs[VARIANT])
+    return {**cfg, **QUICK, "quick": True} if quick else cfg
+
+
+def network(cfg: dict, input_shape: tuple, classes: int):
+    head = (cfg["cosface_scale"], cfg["cosface_margin"]) if cfg.get("head") == "cosface" else None
+    return models.face_cnn(input_shape, classes, tuple(cfg["channels"]), cfg["embed"], cfg["dropout"], head)
+
+
+def normalise(e: np.ndarray) -> np.ndarray:
+    return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+
+
+class Embedder:
+    """A trained embedder: `embed(uint8 faces (N, 112, 92)) -> (N, d)` unit vectors; its calibration."""
+
+    def __init__(self, meta: dict, params: list, state: list, arrays: dict, path=None):
+        self.meta, self.params, self.state, self.path = meta, params, state, path
+        cfg = meta["config"]
+        full = network(cfg, tuple(meta["input_shape"]), int(meta["classes"]))
+        self.model = models.embedding_model(full)
+        self.impostor = np.sort(np.asarray(arrays["impostor_scores"], dtype=np.float64))
+        self.genuine = np.sort(np.asarray(arrays["genuine_scores"], dtype=np.float64))
+
+    @classmethod
+    def load(cls, path, option: str = "--models") -> Embedder:
+        return cls(*modelfile.load_model(path, option, "embedder"), path=path)
+
+    @property
+    def id(self) -> str:
+        return self.meta["run_id"]
+
+    @property
+    def weights_sha256(self) -> str:
+        return self.meta["weights_sha256"]
+
+    def embed(self, faces: np.ndarray) -> np.ndarray:
+        cfg = self.meta["config"]
+        x = ((images.downsample(faces, cfg["downsample"]) - self.meta["mean"]) / self.meta["std"]).astype(cfg["dtype"])
+        e = modelfile.forward(self.model, self.params, self.state, x).astype(np.float64)
+        if cfg["mirror_embedding"]:
+            e = e + modelfile.forward(self.model, self.params, self.state, np.ascontiguousarray(x[..., ::-1]))
+        return normalise(e)
+
+    def threshold(self, far: float) -> float:
+        return threshold_for(self.impostor, far)
+
+
+def threshold_for(impostor: np.ndarray, far: float) -> float:
+    """The smallest t with at most a share `far` of the impostor scores >= t (module docstring)."""
+    s = np.sort(np.asarray(impostor, dtype=np.float64))[::-1]
+    k = int(np.floor(far * len(s) + 1e-9))  # scores allowed at or above t
+    return float(np.nextafter(s[k], np.inf)) if k < len(s) else float(s[-1])
+
+
+def templates(embeddings: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(people in sorted order, their templates: the normalised mean embedding of each person's images)."""
+    who = np.unique(owners)
+    return who, normalise(np.stack([embeddings[owners == p].mean(axis=0) for p in who]))
+
+
+def calibration_scores(embeddings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(impostor, genuine) cosine scores of the validation people (module docstring: two enrolment halves)."""
+    impostor, genuine = [], []
+    for half in (slice(0, 5), slice(5, 10)):
+        for p in np.unique(labels):
+            mine = np.flatnonzero(labels == p)
+            enrolled = np.zeros(len(labels), bool)
+            enrolled[mine[half]] = True
+            t = normalise(embeddings[enrolled].mean(axis=0, keepdims=True))[0]
+            s = embeddings @ t
+            impostor.append(s[labels != p])
+            genuine.append(s[(labels == p) & ~enrolled])
+    return np.concatenate(impostor), np.concatenate(genuine)
+
+
+def build(folder, quick: bool = False, progress: bool = False, seed: int = 0) -> dict:
+    """Train the embedder on the training people, calibrate it on the validation people, write folder/embedder.npz."""
+    from experiments.data import load
+    from experiments.engines.sequential import ImageData
+    from experiments.faces import kind
+    from experiments.kinds.cnn import order_for
+    from experiments.runner import run_id as hash_id
+    from experiments.train import train
+
+    t0 = time.perf_counter()
+    cfg, who = recipe(quick), people()
+    orl = load("orl")
+    x = images.downsample(orl.images, cfg["downsample"])
+    tr = np.flatnonzero(np.isin(orl.labels, who["train"]))
+    mean, std = images.standardiser(x[tr])
+    y_train = np.searchsorted(who["train"], orl.labels[tr])
+    data = ImageData(((x[tr] - mean) / std).astype(cfg["dtype"]), y_train, x[:0].astype(cfg["dtype"]), y_train[:0])
+    engine = kind.numpy_engine(cfg, seed, data)
+    rid = hash_id("face-embedder", seed, {**cfg, **{f"{k}_people": v.tolist() for k, v in who.items()}})
+    result = train(engine, run_id=rid, label="face embedder", epochs=cfg["epochs"], batch_size=cfg["batch_size"],
+                   n_train=len(tr), order_for=lambda e: order_for(seed, e, len(tr)),
+                   checkpoint=folder / "runs" / f"embedder-{rid}.npz", progress=progress)
+    meta = {"kind": "embedder", "run_id": rid, "config": cfg, "seed": seed, "mean": mean, "std": std,
+            "input_shape": list(data.X_train.shape[1:]), "classes": len(who["train"]),
+            "layers": len(engine.model.layers), "people": {k: (v + 1).tolist() for k, v in who.items()},
+            "quick": quick, "train_seconds": result["train_seconds"]}
+    embedder = Embedder({**meta, "config": cfg}, engine.params, engine.state,
+                        {"impostor_scores": [0.0], "genuine_scores": [0.0]})
+    val = np.flatnonzero(np.isin(orl.labels, who["validation"]))
+    impostor, genuine = calibration_scores(embedder.embed(orl.images[val]), orl.labels[val])
+    meta["calibration"] = {f"far={f}": {"threshold": threshold_for(impostor, f),
+                                        "tar": float(np.mean(genuine >= threshold_for(impostor, f)))}
+                           for f in FAR_REPORTED}
+    meta["calibration_counts"] = {"impostor": len(impostor), "genuine": len(genuine)}
+    meta["seconds"] = time.perf_counter() - t0
+    modelfile.save_model(folder / FILE, meta, engine.params, engine.state,
+                         {"impostor_scores": impostor, "genuine_scores": genuine})
+    return meta
