@@ -32,7 +32,7 @@ FILE = "embedder.npz"
 VALIDATION_PEOPLE = 8
 TEST_FOLD = 0
 VARIANT = "verify-cnn"  # the declared recipe it reuses
-QUICK = {"epochs": 2, "channels": [4, 8], "embed": 16}
+QUICK = {"epochs": 10, "channels": [8, 16], "embed": 32}
 FAR_REPORTED = (0.001, 0.01, 0.1)
 
 

@@ -34,7 +34,7 @@ CROP_SCALE = (0.55, 1.0)
 FILE = "gate.npz"
 DECLARED = {"epochs": 8, "batch_size": 32, "lr": 2e-3, "channels": [8, 16], "dropout": 0.3, "synthetic": 1500,
             "orl_crops": 4, "seed": 0, "holdout": HOLDOUT}
-QUICK = {**DECLARED, "epochs": 1, "channels": [2, 4], "synthetic": 200, "cbcl_subset": 600}
+QUICK = {**DECLARED, "epochs": 2, "channels": [4, 8], "synthetic": 600, "orl_crops": 1, "cbcl_subset": 1500}
 
 
 def standardise(x: np.ndarray) -> np.ndarray:
