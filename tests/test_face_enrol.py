@@ -60,11 +60,12 @@ def test_identify_answers_from_the_gallery_and_without_one(models, enrolled, cap
 
 
 def test_held_out_people_are_named_and_strangers_mostly_unknown(models, tmp_path):
-    """Quick model (10 epochs, measured: 75% named, none misnamed, 45% of strangers unknown at FAR 0.01)."""
+    """Quick model (10 epochs, 2 calibration folds; measured at FAR 0.01: 82.5% of the 40 probes of enrolled
+    people named, none misnamed, 80% of the 80 strangers' probes unknown)."""
     r = heldout.evaluate(commands.load_embedder(models), None, tmp_path, fars=(0.01,))[0.01]
-    assert (r["enrolled_probes"], r["stranger_probes"]) == (20, 40)
+    assert (r["enrolled_probes"], r["stranger_probes"]) == (40, 80)
     assert r["identified"] >= 0.6 and r["misidentified"] <= 0.05
-    assert r["strangers_unknown"] >= 0.3
+    assert r["strangers_unknown"] >= 0.6
 
 
 @pytest.mark.parametrize("make", ["white", "black", "noise", "gradient"])
