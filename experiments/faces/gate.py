@@ -160,7 +160,7 @@ def gate_data(settings: dict, orl_seen: np.ndarray, orl_unseen: np.ndarray) -> G
     """The gate's training and test sets (module docstring); `orl_seen` / `orl_unseen` are ORL uint8 faces."""
     from experiments.data import load
 
-    cbcl = load("cbcl")
+    cbcl = load("cbcl", progress=True)
     x, y = cbcl.images, cbcl.labels
     seed = settings["seed"]
     if "cbcl_subset" in settings:  # the quick smoke version: a seeded subset of CBCL
@@ -171,7 +171,7 @@ def gate_data(settings: dict, orl_seen: np.ndarray, orl_unseen: np.ndarray) -> G
     crops = face_crops(orl_seen, settings["orl_crops"], np.random.default_rng([seed, 4]))
     x_train = np.concatenate([prepare(x[train]), prepare(crops), prepare(synth)])
     y_train = np.concatenate([y[train], np.ones(len(crops), np.int64), np.zeros(len(synth), np.int64)])
-    lfw = load("lfw-subset")
+    lfw = load("lfw-subset", progress=True)
     counts = {"cbcl_train_faces": int(np.sum(y[train] == 1)), "cbcl_train_nonfaces": int(np.sum(y[train] == 0)),
               "orl_train_faces": len(crops), "synthetic_nonfaces": len(synth),
               "cbcl_test_faces": int(np.sum(y[test] == 1)), "cbcl_test_nonfaces": int(np.sum(y[test] == 0))}
@@ -220,7 +220,9 @@ def scores(p: np.ndarray, y: np.ndarray) -> dict:
 
 def evaluate(engine, data: GateData) -> dict:
     """{cbcl_heldout: scores, lfw_subset: scores, orl_unseen_passed: share of unseen ORL faces passed}."""
-    prob = lambda x: face_probability(engine.model, engine.params, engine.state, x)  # noqa: E731
+    def prob(x):
+        return face_probability(engine.model, engine.params, engine.state, x)
+
     return {"cbcl_heldout": scores(prob(data.x_cbcl), data.y_cbcl), "lfw_subset": scores(prob(data.x_lfw), data.y_lfw),
             "orl_unseen_passed": float(np.mean(prob(data.x_orl_unseen) >= THRESHOLD))}
 

@@ -91,11 +91,8 @@ def grey_levels(im) -> np.ndarray:
         return _float_levels(np.asarray(im))
     if has_alpha(im):
         return _over_black(im)
-    if mode == "CMYK":
+    if mode in ("CMYK", "P", "LAB", "HSV"):  # through their colours, then luma
         return np.asarray(im.convert("RGB").convert("L"), dtype=np.float64)
-    if mode in ("L", "1", "P", "RGB", "YCbCr", "LAB", "HSV"):
-        return np.asarray(im.convert("RGB").convert("L") if mode in ("P", "LAB", "HSV") else im.convert("L"),
-                          dtype=np.float64)
     return np.asarray(im.convert("L"), dtype=np.float64)
 
 
