@@ -150,3 +150,9 @@ def test_missing_or_damaged_models_point_to_train_model(models, enrolled, tmp_pa
     rc, _, err = run(capsys, "faces", "identify", str(probes[0][0]), "--gallery", str(gallery), "--models",
                      str(tmp_path), "--no-gate")
     assert rc == 2 and "not a readable embedder model file" in err
+
+
+def test_enrolling_again_ignores_the_earlier_gallery_file(models, enrolled, capsys):
+    gallery, _ = enrolled
+    rc, out, err = run(capsys, "faces", "enrol", str(gallery.parent), "--models", str(models), "--no-gate")
+    assert rc == 0 and err == "" and "enrolled 4 people, 20 images" in out

@@ -71,7 +71,8 @@ class Gallery:
 
 
 def person_images(folder: Path) -> tuple[dict[str, list[Path]], list[Path]]:
-    """({person: [image files]}, loose files at the top) of a gallery folder; hidden entries are ignored."""
+    """({person: [image files]}, loose files at the top) of a gallery folder; hidden entries and the gallery file
+    of an earlier enrolment are ignored."""
     if not folder.is_dir():
         raise reading.FaceImageError(f"GALLERY_DIR {folder}: " + ("not a folder" if folder.exists() else
                                                                    "no such folder"))
@@ -80,7 +81,7 @@ def person_images(folder: Path) -> tuple[dict[str, list[Path]], list[Path]]:
               for p in visible if p.is_dir()}
     if not people:
         raise reading.FaceImageError(f"GALLERY_DIR {folder}: no person folders in it (expected PERSON/IMAGE files)")
-    return people, [p for p in visible if p.is_file()]
+    return people, [p for p in visible if p.is_file() and p.name != GALLERY_FILE]  # a gallery made before
 
 
 def read_person(name: str, files: list[Path], folder: Path, gate, say) -> list[tuple[np.ndarray, str]]:
