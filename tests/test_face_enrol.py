@@ -156,3 +156,13 @@ def test_enrolling_again_ignores_the_earlier_gallery_file(models, enrolled, caps
     gallery, _ = enrolled
     rc, out, err = run(capsys, "faces", "enrol", str(gallery.parent), "--models", str(models), "--no-gate")
     assert rc == 0 and err == "" and "enrolled 4 people, 20 images" in out
+
+
+def test_building_the_parser_imports_no_heavy_library():
+    import subprocess
+    import sys
+
+    code = ("import sys; from experiments import cli; cli.parser(); "
+            "print(sorted(m for m in ('torch', 'sklearn', 'PIL', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
