@@ -117,6 +117,11 @@ def test_enrol_bad_folders(models, tmp_path, capsys):
     assert sum(line.startswith("skipped ") for line in lines) == 3  # each file said why it was skipped
     rc, _, err = run(capsys, "faces", "enrol", str(tmp_path / "nowhere"), "--models", str(models))
     assert rc == 2 and "no such folder" in err
+    Image.fromarray(np.full((112, 92), 90, np.uint8)).save(person / "ok.png")
+    (tmp_path / "file").write_text("")
+    rc, _, err = run(capsys, "faces", "enrol", str(tmp_path / "gallery"), "--models", str(models), "--no-gate",
+                     "--out", str(tmp_path / "file" / "g.npz"))
+    assert rc == 2 and err.splitlines()[-1].startswith("error: --out ") and "cannot write the gallery" in err
 
 
 def test_gallery_of_another_model_and_broken_files(models, enrolled, tmp_path, capsys):

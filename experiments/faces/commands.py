@@ -111,7 +111,10 @@ def cmd_enrol(args) -> int:
     gate = None if args.no_gate else load_gate(folder)
     out = Path(args.out) if args.out else Path(args.gallery_dir) / GALLERY_FILE
     g = enrol(args.gallery_dir, model, gate, say=lambda line: print(line, file=sys.stderr))
-    g.save(out)
+    try:
+        g.save(out)
+    except OSError as e:
+        raise modelfile.FaceModelError(f"--out {out}: cannot write the gallery ({e.strerror or e})") from None
     print(f"enrolled {len(g.people)} people, {len(g.names)} images, with embedder {model.id} -> {out}")
     return 0
 
