@@ -49,13 +49,13 @@ def load_embedder(folder: Path):
 def train_classifier(folder: Path, quick: bool, progress: bool) -> dict:
     """orl-faces' first5-cnn run (or its quick version) into folder/checkpoints; classifier.json names it."""
     from experiments.config import get_experiment
-    from experiments.faces import identify, kind
+    from experiments.faces import kind
     from experiments.outputs import Outputs
     from experiments.runner import RunSpec
 
-    cfg = get_experiment("orl-faces").runs[identify.VARIANT]
+    cfg = get_experiment("orl-faces").runs[modelfile.CLASSIFIER_VARIANT]
     cfg = kind.quick(cfg) if quick else cfg
-    spec = RunSpec("orl-faces", "faces", identify.VARIANT, 0, cfg)
+    spec = RunSpec("orl-faces", "faces", modelfile.CLASSIFIER_VARIANT, 0, cfg)
     row = kind.execute(spec, Outputs(folder), progress=progress)[0]
     info = {"run_id": spec.run_id, "config": cfg, "checkpoint": f"checkpoints/{spec.run_id}.npz",
             "test_accuracy": row["accuracy"], "quick": quick}

@@ -139,9 +139,7 @@ def train_fold(folder, cfg: dict, fold: int, orl, progress: bool, seed: int = 0)
     """(engine, run_id, mean, std, training result) of calibration fold `fold`'s network (resumable)."""
     from experiments.engines.sequential import ImageData
     from experiments.faces import kind
-    from experiments.kinds.cnn import order_for
-    from experiments.runner import run_id as hash_id
-    from experiments.train import train
+    from experiments.train import order_for, train
 
     who = people(fold)
     x = images.downsample(orl.images, cfg["downsample"])
@@ -150,7 +148,7 @@ def train_fold(folder, cfg: dict, fold: int, orl, progress: bool, seed: int = 0)
     y_train = np.searchsorted(who["train"], orl.labels[tr])
     data = ImageData(((x[tr] - mean) / std).astype(cfg["dtype"]), y_train, x[:0].astype(cfg["dtype"]), y_train[:0])
     engine = kind.numpy_engine(cfg, seed, data)
-    rid = hash_id("face-embedder", seed, {**cfg, **{f"{k}_people": v.tolist() for k, v in who.items()}})
+    rid = modelfile.model_id("face-embedder", seed, {**cfg, **{f"{k}_people": v.tolist() for k, v in who.items()}})
     result = train(engine, run_id=rid, label=f"face embedder, calibration fold {fold}", epochs=cfg["epochs"],
                    batch_size=cfg["batch_size"], n_train=len(tr), order_for=lambda e: order_for(seed, e, len(tr)),
                    checkpoint=folder / "runs" / f"embedder-{rid}.npz", progress=progress)

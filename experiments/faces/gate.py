@@ -182,9 +182,7 @@ def gate_data(settings: dict, orl_seen: np.ndarray, orl_unseen: np.ndarray) -> G
 def train_gate(settings: dict, data: GateData, checkpoint, progress: bool = False):
     """(engine, run_id, training result) of the gate trained through the shared loop (resumable)."""
     from experiments.engines.sequential import ImageData, NumpySequential
-    from experiments.kinds.cnn import order_for
-    from experiments.runner import run_id as hash_id
-    from experiments.train import train
+    from experiments.train import order_for, train
     from reference import optim
 
     seed = settings["seed"]
@@ -192,7 +190,7 @@ def train_gate(settings: dict, data: GateData, checkpoint, progress: bool = Fals
     params, state = model.init(np.random.default_rng([seed, 3]), np.float64)
     engine = NumpySequential(model, params, state, ImageData(data.x_train, data.y_train, data.x_cbcl, data.y_cbcl),
                              optim.Adam(), lambda epoch: settings["lr"], settings["batch_size"], seed=seed)
-    rid = hash_id("face-gate", seed, {**settings, "train_counts": data.counts})
+    rid = modelfile.model_id("face-gate", seed, {**settings, "train_counts": data.counts})
     result = train(engine, run_id=rid, label="face gate", epochs=settings["epochs"],
                    batch_size=settings["batch_size"], n_train=len(data.x_train),
                    order_for=lambda e: order_for(seed, e, len(data.x_train)), checkpoint=checkpoint,

@@ -24,7 +24,7 @@ from experiments.faces.reading import FaceImageError, fit, read_face
 
 __all__ = ["FaceImageError", "answer", "identify", "load_model", "read_face", "register"]
 
-VARIANT = "first5-cnn"
+VARIANT = modelfile.CLASSIFIER_VARIANT
 THRESHOLD = 0.5
 
 

@@ -24,6 +24,17 @@ from experiments.engines.sequential import flatten_nested, unflatten_nested
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "checkpoints" / "faces"
 
 
+#: orl-faces' variant whose classifier `faces identify` uses without a gallery
+CLASSIFIER_VARIANT = "first5-cnn"
+
+
+def model_id(what: str, seed: int, settings: dict) -> str:
+    """16 hex digits of the SHA-256 of the canonical JSON of (what, seed, settings): a model's identity, so a
+    changed setting never resumes an old checkpoint."""
+    blob = json.dumps({"model": what, "seed": int(seed), "settings": settings}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 class FaceModelError(DataError):
     """A model or gallery file that cannot be used; the message names the option and the file."""
 
