@@ -136,3 +136,14 @@ def test_missing_file_folder_and_too_small_image(tmp_path):
     Image.new("L", (1, 1), 128).save(tmp_path / "dot.png")
     with pytest.raises(FaceImageError, match="no face found: .* 1 x 1 pixels"):
         read_grey(tmp_path / "dot.png")
+
+
+def test_exif_orientation_is_applied_and_8_bit_values_in_32_bit_images_are_levels(face, tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # the camera was turned: the viewer rotates the picture 90 degrees clockwise
+    Image.fromarray(face).save(tmp_path / "turned.jpg", exif=exif, quality=95)
+    got = read_grey(tmp_path / "turned.jpg")
+    assert got.shape == (92, 112)
+    assert np.abs(got.astype(int) - np.rot90(face, -1)).mean() < 1.5
+    Image.fromarray(face.astype(np.int32)).save(tmp_path / "eight.tif")
+    assert np.array_equal(read_grey(tmp_path / "eight.tif"), face)
