@@ -7,7 +7,7 @@
     report                     rebuild every committed table and plot from results/, no training
     tidy                       move rows no experiment declares from results/ tables into results/archive/
     equivalence                reference vs PyTorch, layer by layer -> results/equivalence.csv
-    data [NAME]                fetch a dataset (mnist, orl) into the cache and verify its checksums
+    data [NAME]                fetch a dataset (mnist, orl, cbcl, lfw-subset) into the cache and verify its checksums
     bench                      speed benchmarks -> results/bench.csv
     faces identify IMAGE       who is this face: the trained NumPy CNN's top identities, or unknown
 
@@ -200,7 +200,8 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--out", help="output folder instead of results/ (default ./out for --quick)")
     e.set_defaults(fn=cmd_equivalence)
     d = sub.add_parser("data", help="fetch a dataset and verify its SHA-256 checksums")
-    d.add_argument("dataset", nargs="?", default="mnist", choices=["mnist", "orl"], help="which (default mnist)")
+    d.add_argument("dataset", nargs="?", default="mnist", choices=["mnist", "orl", "cbcl", "lfw-subset"],
+                   help="which (default mnist)")
     d.add_argument("--cache-dir", help="cache folder (default ./data/...; or $MNIST_DIR / $ORL_DIR)")
     d.add_argument("--source-dir", help="a folder holding the original files, tried first")
     d.set_defaults(fn=cmd_data)
