@@ -204,7 +204,6 @@ def archive_undeclared(out: Outputs, experiments: dict) -> dict:
     """Move the rows of each official table whose run_id no experiment declares (a configuration that
     changed, or a run recorded under an identity since superseded) into the table's archive, labelled;
     the table then holds exactly the declared runs its reports read. Returns table -> rows moved."""
-    import pandas as pd
 
     from experiments.provenance import archive_rows, folder_lock, write_csv_atomic
 
@@ -217,7 +216,7 @@ def archive_undeclared(out: Outputs, experiments: dict) -> dict:
         if not path.exists():
             continue
         with folder_lock(path.parent):
-            df = pd.read_csv(path, low_memory=False)
+            df = read_table(path, low_memory=False)
             stale = ~df["run_id"].astype(str).isin(ids)
             if stale.any():
                 archive_rows(df[stale], path, "not a declared run of any experiment: its identity was superseded "
