@@ -57,7 +57,7 @@ def load_checkpoint(path: Path, run_id: str) -> dict | None:
             return {"snapshot": {k[2:]: z[k] for k in z.files if k.startswith("p_")}, "epoch": int(z["_epoch"]),
                     "curve": json.loads(str(z["_curve"])), "seconds": float(z["_seconds"])}
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as e:
-        raise CheckpointError(f"checkpoint {path} cannot be read ({type(e).__name__}: {e})") from None
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
 
 
 def set_aside(path: Path) -> Path:

@@ -291,7 +291,7 @@ def test_a_truncated_checkpoint_is_set_aside_and_the_run_starts_from_epoch_0(tmp
     assert engine.trained == [1, 2, 3, 4] and result["epochs_done"] == 4 and engine.w.tolist() == [4.0] * 3
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err
-    assert f"toy/run: checkpoint {path} cannot be read (BadZipFile" in err
+    assert f"toy/run: {path}: not a readable checkpoint (BadZipFile" in err
     assert "set aside as toy.npz.broken, training again from epoch 0" in err
     assert (tmp_path / "ck" / "toy.npz.broken").read_bytes() == half  # kept, not deleted
     path.write_bytes(b"")  # a second broken one does not overwrite the first
@@ -311,7 +311,7 @@ def test_a_run_with_a_truncated_checkpoint_trains_again_through_the_cli(small_mn
     capsys.readouterr()
     assert cli.main(argv) == 0
     err = capsys.readouterr().err
-    assert f"checkpoint {checkpoint} cannot be read" in err and "training again from epoch 0" in err
+    assert f"{checkpoint}: not a readable checkpoint" in err and "training again from epoch 0" in err
     assert "Traceback" not in err
     final = "final_test_acc"
     import pandas as pd
@@ -327,7 +327,7 @@ def test_faces_identify_names_a_truncated_checkpoint(tmp_path, capsys):
     (tmp_path / "ck.npz").write_bytes(b"PK\x03\x04 cut here")
     err = one_line_error(capsys, ["faces", "identify", str(tmp_path / "face.png"), "--no-gate", "--checkpoint",
                                   str(tmp_path / "ck.npz")])
-    assert f"--checkpoint {tmp_path / 'ck.npz'}: not a readable checkpoint" in err and "BadZipFile" in err
+    assert f"error: --checkpoint {tmp_path / 'ck.npz'}: not a readable checkpoint (BadZipFile: " in err
 
 
 def test_a_malformed_line_in_an_output_table_is_one_line_naming_it(tmp_path, capsys, no_training):

@@ -14,7 +14,6 @@ standardisation.
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -37,12 +36,12 @@ def default_checkpoint(run_id: str, models: Path | None) -> Path:
 
 
 def read_checkpoint(path: Path, run_id: str):
-    from experiments.train import load_checkpoint
+    from experiments.train import CheckpointError, load_checkpoint
 
     try:
         return load_checkpoint(path, run_id)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as e:
-        raise FaceImageError(f"--checkpoint {path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
+    except CheckpointError as e:  # "PATH: not a readable checkpoint (why)"
+        raise FaceImageError(f"--checkpoint {e}") from None
 
 
 def classifier_config(models: Path | None) -> dict | None:
