@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from experiments.config import ConfigError
-from experiments.equivalence import cosface
+from experiments.equivalence import cases
+from experiments.equivalence import layer_check as lc
 from experiments.faces import kind, models
 from framework import cnn as tcnn
 from reference import cosine
@@ -19,7 +20,8 @@ from reference.losses import am_softmax, cross_entropy, cross_entropy_grad, get_
 
 
 def test_every_row_passes_three_ways():
-    rows = cosface.rows()
+    lines = [c for c in cases.LAYER_CASES if isinstance(c.layer, (seq.L2Normalize, seq.CosineDense))]
+    rows = lc.rows(lines) + [r for dtype in lc.DTYPES for s, m in cases.MARGINS for r in cases.margin_rows(s, m, dtype)]
     assert len(rows) == 57
     failed = [(r["component"], r["case"], r["dtype"], r["quantity"], r["max_abs_err"]) for r in rows if not r["passed"]]
     assert not failed
