@@ -39,7 +39,7 @@ from typing import ClassVar, NamedTuple
 import numpy as np
 
 from reference import batchnorm as bn
-from reference import conv, cosine, dense, dropout, flatten, pooling
+from reference import conv, cosine, dense, dropout, flatten, leaky_relu, pooling
 from reference import conv_shapes as cs
 from reference.activations import get_activation
 from reference.losses import Loss, cross_entropy, cross_entropy_grad
@@ -136,6 +136,20 @@ class Activation(Stateless):
 
     def apply_backward(self, dx, s):
         return dx * get_activation(self.activation).theta_prime(s), {}
+
+
+@dataclass(frozen=True)
+class LeakyReLU(Stateless):
+    """y = s where s > 0, negative_slope s elsewhere (reference/leaky_relu.py), as nn.LeakyReLU."""
+
+    negative_slope: float = 0.01
+    name: str = "leakyrelu"
+
+    def apply(self, s):
+        return leaky_relu.forward(s, self.negative_slope, self.name)
+
+    def apply_backward(self, dy, cache):
+        return leaky_relu.backward(dy, cache), {}
 
 
 @dataclass(frozen=True)

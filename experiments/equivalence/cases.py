@@ -81,6 +81,8 @@ LAYER_CASES = (
     Case(seq.Activation("sigmoid"), (6, 7), data="kinks", quick=True),
     Case(seq.Activation("tanh"), (6, 7), data="kinks", quick=True),
     Case(seq.Activation("relu"), (6, 7), data="kinks", central=False, quick=True),
+    Case(seq.LeakyReLU(0.1), (6, 7), data="kinks", central=False, quick=True),  # torch's slope at 0: a
+    Case(seq.LeakyReLU(), (5, 3)),
     Case(seq.Dense(5, 4), (6, 5), quick=True),
     Case(seq.Dense(9, 3), (1, 9), note="batch1"),
     Case(seq.Conv2d(3, 4, (3, 5), (2, 1), (2, 2, 0, 0)), (2, 3, 9, 11), quick=True),
