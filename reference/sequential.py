@@ -42,6 +42,7 @@ from reference import batchnorm as bn
 from reference import conv, cosine, dense, dropout, flatten, leaky_relu, pooling
 from reference import conv_shapes as cs
 from reference.activations import get_activation
+from reference.checks import require_upstream
 from reference.losses import Loss, cross_entropy, cross_entropy_grad
 
 
@@ -135,6 +136,7 @@ class Activation(Stateless):
         return get_activation(self.activation).theta(s), s
 
     def apply_backward(self, dx, s):
+        require_upstream(dx, s.shape, s.dtype, self.name)
         return dx * get_activation(self.activation).theta_prime(s), {}
 
 
@@ -200,8 +202,7 @@ class L2Normalize(Stateless):
         return cosine.normalize(x, 1, self.eps)
 
     def apply_backward(self, dy, cache):
-        if dy.shape != cache[0].shape:
-            raise ValueError(f"{self.name}: upstream gradient has shape {dy.shape}, output has {cache[0].shape}")
+        require_upstream(dy, cache[0].shape, cache[0].dtype, self.name)
         return cosine.normalize_backward(dy, cache), {}
 
 
@@ -259,6 +260,7 @@ class BatchNorm:
             if train and self.track_running_stats:
                 state = bn.updated_running_stats(state, mu, var, bn.values_per_channel(x), self.momentum)
             return y, cache, state
+        bn.require_eps(self.eps, False, self.name)
         xc = bn.centred(x, state["running_mean"])
         y, cache = bn.forward(xc, x.shape, gamma, beta, state["running_var"], self.eps, False, self.name)
         return y, cache, state

@@ -202,3 +202,48 @@ def test_in_a_sequential_model_state_is_threaded_and_params_untouched():
     assert all(a is b for a, b in zip(s2, s1))  # eval mode leaves the running statistics alone
     assert set(params[2]) == {"gamma", "beta"}
     assert set(state[2]) == {"running_mean", "running_var", "num_batches_tracked"}
+
+
+@pytest.mark.parametrize("eps", [-1e-3, -1.0])
+def test_negative_eps_is_refused_in_eval_mode_like_torch(eps):
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    _both_raise(seq.BatchNorm1d(3, eps=eps), x, False, f"batchnorm: eps must be non-negative, got eps = {eps}",
+                "eps must be non-negative")
+
+
+def test_eps_zero_is_accepted_in_eval_mode_like_torch():
+    layer = seq.BatchNorm1d(3, eps=0.0)
+    x, params, state, _, _ = lc.case_data(lc.Case(layer, (4, 3), train=False), np.float64)
+    m = twin_of(layer).build(layer, params, state, torch.float64).eval()
+    np.testing.assert_allclose(layer.forward(x, params, state, train=False)[0], m(torch.from_numpy(x)).detach(),
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+@pytest.mark.parametrize("layer, shape", [(seq.BatchNorm1d(3), (0, 3)), (seq.BatchNorm1d(3), (2, 3, 0)),
+                                          (seq.BatchNorm2d(3), (0, 3, 4, 5)), (seq.BatchNorm2d(3), (2, 3, 0, 5))])
+def test_an_empty_batch_in_train_mode_is_counted_and_changes_nothing_like_torch(layer, shape, momentum):
+    # torch: an empty output, gamma and beta gradients 0, running statistics unchanged, and the batch
+    # counted (num_batches_tracked + 1), which changes the next cumulative-average (momentum None) update
+    layer = type(layer)(3, momentum=momentum)
+    rng = np.random.default_rng(2)
+    params, state = lc.randomised_layer(layer, np.float64, rng)
+    m = twin_of(layer).build(layer, params, state, torch.float64)
+    x = rng.normal(size=shape)
+    y, cache, new_state = layer.forward(x, params, state, train=True)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    yt = m(xt)
+    dy = rng.normal(size=shape)
+    dx, grads = layer.backward(dy, cache)
+    yt.backward(torch.from_numpy(dy))
+    assert y.shape == tuple(yt.shape) == dx.shape == tuple(xt.grad.shape) == shape
+    np.testing.assert_array_equal(grads["gamma"], m.weight.grad.numpy())
+    np.testing.assert_array_equal(grads["beta"], m.bias.grad.numpy())
+    assert new_state["num_batches_tracked"] == state["num_batches_tracked"] + 1
+    for k, v in twin_of(layer).read_state(m).items():
+        np.testing.assert_array_equal(new_state[k], v)
+    full = rng.normal(1.0, 2.0, size=(5,) + shape[1:2] + tuple(max(n, 1) for n in shape[2:]))
+    _, _, after = layer.forward(full, params, new_state, train=True)
+    m(torch.from_numpy(full))
+    for k, v in twin_of(layer).read_state(m).items():
+        np.testing.assert_allclose(after[k], v, rtol=1e-12)

@@ -110,3 +110,13 @@ def test_the_cosface_embedding_has_no_relu_and_the_softmax_one_keeps_it():
     names = [layer.name for layer in models.face_cnn((1, 28, 23), 32, (16, 32, 64), 128, 0.2, (30.0, 0.35)).layers]
     assert "relu_embed" not in names and names[-1] == "out"
     assert "relu_embed" in [layer.name for layer in models.face_cnn((1, 28, 23), 32, (16, 32, 64), 128, 0.2).layers]
+
+
+@pytest.mark.parametrize("layer", [seq.L2Normalize(), seq.Activation("tanh", name="act")], ids=["l2normalize", "act"])
+def test_an_upstream_gradient_of_another_dtype_is_refused_like_every_layer(layer):
+    x = np.random.default_rng(4).normal(size=(3, 5))
+    y, cache, _ = layer.forward(x, {}, {}, train=True)
+    with pytest.raises(TypeError, match=f"{layer.name}: upstream gradient is float32, expected float64"):
+        layer.backward(y.astype(np.float32), cache)
+    with pytest.raises(ValueError, match=rf"{layer.name}: upstream gradient has shape \(3, 4\), expected \(3, 5\)"):
+        layer.backward(y[:, :4], cache)
