@@ -18,6 +18,9 @@ twin (framework/layers.py TWINS, torch autograd), and in float64 (central=True) 
 parameter gradient against central differences of f = sum(dy * y) in the same mode (check.py's
 tolerances). float32 sums of n terms (a convolution's outputs and gradients, batch normalisation's
 gamma and beta gradients) are held to assert_close's tolerances times sqrt(n) (cases.py's docstring).
+
+Another framework's twins fit beside layer_torch: a function (case, x, params, state, dy, cache) ->
+the same {quantity: array} from that framework's registry, compared with ours by `compared`.
 """
 
 from __future__ import annotations
