@@ -67,7 +67,6 @@ from reference.activations import get_activation
 from reference.losses import am_softmax, get_loss
 
 DTYPES = lc.DTYPES
-__all__ = ["Case", "random_array", "signals_with_kinks"]
 
 
 def batchnorm_grid(cls, spatial: tuple) -> list[Case]:
