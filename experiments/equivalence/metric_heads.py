@@ -13,8 +13,8 @@ the edge cases sit on kinks on purpose and are checked against autograd only:
     arcface "edges": true-class cosines exactly 1 and -1, inside the clamp's flat part (1 - 1e-8), exactly at
         the threshold t = cos(pi - m) (takes the fallback, as torch.where(cos > t)), just above and below it
         (theta + m just short of and past pi), exactly 0 (the easy margin's threshold), and other classes' at +-1.
-    triplet "ties": two positives and two negatives of an anchor at equal distances (the first index wins, as
-        numpy's and torch's argmax/argmin), an anchor without a positive and one whose hinge is 0.
+    triplet "ties": two positives and three negatives of an anchor at equal distances (the first index wins, as
+        numpy's and torch's argmax/argmin), an anchor without a positive, and anchors whose hinge is 0.
     triplet "one_class": no negatives in the batch: every e_n is 0, and so is the gradient.
 """
 
@@ -104,6 +104,7 @@ def triplet_batch(kind: str, dtype, seed: int = 0) -> tuple[np.ndarray, np.ndarr
     if kind == "ties":
         f[2] = f[1]  # anchor 0's two positives at one distance: p(0) = 1, the first
         f[4] = f[5] = f[7] = unit_rows(f[:1] + 0.3 * rng.normal(size=(1, 6)))  # its nearest negatives: q(0) = 4
+        f[9:] = unit_rows(-f[:1])  # person 3, one point opposite anchor 0: hinges 0 (D_ap = 0 + m < D_an)
         labels = np.append(labels, 9)  # a person with one image: no positive, e_n = 0
         f = np.vstack([f, unit_rows(rng.normal(size=(1, 6)))])
     return f.astype(dtype), labels
