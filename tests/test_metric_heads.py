@@ -256,3 +256,14 @@ def test_quick_verify_runs_of_both_heads_through_the_cli(tmp_path):
     assert np.isfinite(rows["final_train_loss"]).all()
     ver = pd.read_csv(tmp_path / "orl_verification.csv")
     assert {"cnn-arcface", "cnn-triplet"} <= set(ver["method"])
+
+
+def test_a_twin_run_whose_loss_has_no_torch_twin_is_refused(monkeypatch):
+    from framework import tables
+
+    cfg = {"task": "twin", "head": "arcface"}
+    assert kind.validate("t", cfg)["head"] == "arcface"
+    monkeypatch.delitem(tables.TORCH_LOSSES, "arcface")
+    with pytest.raises(ConfigError, match="t: task twin with head 'arcface': its loss 'arcface' has no torch twin"):
+        kind.validate("t", cfg)
+    assert kind.validate("t", {**cfg, "task": "verify"})["head"] == "arcface"  # only the twin needs one

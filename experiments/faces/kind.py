@@ -127,9 +127,22 @@ def check_head(where: str, out: dict) -> None:
     if out["head"] == "triplet" and out["task"] == "identify":
         raise ConfigError(f"{where}: head 'triplet' learns an embedding, not classes: task verify or twin, got task "
                           f"'identify'")
+    if out["task"] == "twin":
+        check_twin_loss(where, out)
     if out["head"] == "triplet" and out["images_per_person"] < 2:
         raise ConfigError(f"{where}: head 'triplet' needs images_per_person >= 2 (person-balanced batches, so that "
                           f"every anchor has a positive), got {out['images_per_person']}")
+
+
+def check_twin_loss(where: str, out: dict) -> None:
+    """A twin run trains the torch twin on the twin of the network's own loss: refuse a loss that has none."""
+    from framework.tables import TORCH_LOSSES
+
+    loss = head_loss(out)
+    name = "cross_entropy" if loss is None else loss.name
+    if name not in TORCH_LOSSES:
+        raise ConfigError(f"{where}: task twin with head {out['head']!r}: its loss {name!r} has no torch twin "
+                          f"(framework/tables.py TORCH_LOSSES: {', '.join(TORCH_LOSSES)})")
 
 
 def quick(cfg: dict) -> dict:
