@@ -28,7 +28,7 @@ def head_settings(variant: str | None) -> dict:
     from experiments.config import get_experiment
 
     run = get_experiment("orl-faces").runs[variant]
-    return {k: v for k, v in run.items() if k in ("head", "embed", *kind.HEAD_KEYS[run["head"]])}
+    return {k: v for k, v in run.items() if k in ("head", "embed") or kind.HEAD_KEYS.get(k) == run["head"]}
 
 
 def config(head: str, epochs: int) -> dict:

@@ -17,12 +17,13 @@ import time
 import numpy as np
 import pandas as pd
 
-from experiments.config import ConfigError, at_least, check_keys, is_int, one_of, positive
 from experiments.engines.sequential import ImageData
 from experiments.faces import baselines, images, metrics, models, sampling, splits
 from experiments.faces.engine import NumpyFaces, Recipe, TorchTwinFaces, differences, lockstep_epoch
-from experiments.kinds.cnn import order_for
+from experiments.kinds import Kind
 from experiments.provenance import write_csv_atomic
+from experiments.schema import ConfigError, at_least, is_int, one_of, positive
+from experiments.train import order_for
 from reference import optim, schedules
 from reference.losses import Loss, am_softmax, arcface_loss, triplet_loss
 
@@ -32,8 +33,6 @@ NETWORKS = ("cnn", "mlp")
 METHODS = NETWORKS + baselines.METHODS
 VERIFY_METHODS = ("cnn", "eigenfaces")
 HEADS = ("softmax", "cosface", "arcface", "triplet")
-HEAD_KEYS = {"softmax": (), "cosface": ("cosface_scale", "cosface_margin"),
-             "arcface": ("arcface_scale", "arcface_margin", "arcface_easy_margin"), "triplet": ("triplet_margin",)}
 PER_PERSON = 10  # ORL: 10 images of each person
 
 
@@ -96,17 +95,17 @@ DEFAULTS = {
     "arcface_scale": 30.0, "arcface_margin": 0.5, "arcface_easy_margin": False,  # ArcMarginProduct's defaults
     "triplet_margin": 0.2, "images_per_person": 0,  # FaceNet's margin on squared unit-embedding distances
 }
-# keys added after runs were recorded, so left out of a config that does not use them (the run_id of every
-# recorded run stays): a head's own settings are kept with it (as the cosface runs recorded them), the other
-# heads' are dropped, "head" itself at softmax, images_per_person at 0
-LATER_KEYS = ("head", *(k for keys in HEAD_KEYS.values() for k in keys), "images_per_person")
+# the settings of one head only (key -> its head)
+HEAD_KEYS = {"cosface_scale": "cosface", "cosface_margin": "cosface", "arcface_scale": "arcface",
+             "arcface_margin": "arcface", "arcface_easy_margin": "arcface", "triplet_margin": "triplet"}
+# settings added after runs were recorded -> the value those runs had (left out of their identity)
+FROZEN = {"head": "softmax", "images_per_person": 0}
 QUICK = {"epochs": 2, "quick": True}
 QUICK_PEOPLE = 10
 
 
-def validate(where: str, run: dict) -> dict:
-    """Defaults filled, every key checked, and the combinations checked."""
-    out = check_keys(where, run, RUN_KEYS, DEFAULTS)
+def check(where: str, out: dict) -> None:
+    """The combinations of settings a run may have."""
     if out["task"] == "verify" and out["method"] not in VERIFY_METHODS:
         raise ConfigError(f"{where}: task verify compares embeddings of {list(VERIFY_METHODS)}, got method "
                           f"{out['method']!r}")
@@ -115,8 +114,6 @@ def validate(where: str, run: dict) -> dict:
     if out["method"] == "fisherfaces" and out["k"] < 2:
         raise ConfigError(f"{where}: fisherfaces need at least 2 training images per person, got k = {out['k']}")
     check_head(where, out)
-    unused = set(LATER_KEYS) - set(HEAD_KEYS[out["head"]]) - ({"head"} if out["head"] != "softmax" else set())
-    return {k: v for k, v in out.items() if k not in unused or (k == "images_per_person" and v)}
 
 
 def check_head(where: str, out: dict) -> None:
@@ -145,9 +142,9 @@ def check_twin_loss(where: str, out: dict) -> None:
                           f"(framework/tables.py TORCH_LOSSES: {', '.join(TORCH_LOSSES)})")
 
 
-def quick(cfg: dict) -> dict:
-    """The labelled smoke version of a run: 2 epochs on the first 10 people."""
-    return {**cfg, **QUICK, "epochs": min(cfg["epochs"], QUICK["epochs"])}
+def applies(key: str, cfg: dict) -> bool:
+    """A head's own settings exist only in the runs with that head."""
+    return not (key in HEAD_KEYS and HEAD_KEYS[key] != cfg["head"])
 
 
 def load_faces(cfg: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -312,3 +309,12 @@ def execute(spec, out, *, progress: bool = False) -> list[dict]:
     """One run of kind faces; its rows (one; two for the twin, numpy and torch)."""
     cfg = spec.config
     return {"identify": identify, "verify": verify, "twin": twin}[cfg["task"]](spec, out, cfg, progress)
+
+
+KIND = Kind(name="faces", table=TABLE, run_keys=RUN_KEYS, defaults=DEFAULTS, execute=execute, check=check,
+            quick_settings=QUICK, frozen=FROZEN, applies=applies, reports={"faces": "experiments.faces.report:report"},
+            metrics=("accuracy", "eer", "auc", "final_train_loss"),
+            bench=("experiments.faces.bench:rows",), equivalence=("experiments.faces.equivalence:rows",),
+            cli=("experiments.faces.identify:register",))
+KINDS = (KIND,)
+validate, quick = KIND.validate, KIND.quick
