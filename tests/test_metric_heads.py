@@ -272,15 +272,17 @@ def test_a_twin_run_whose_loss_has_no_torch_twin_is_refused(monkeypatch):
 
 
 @pytest.mark.parametrize("head", [{"head": "cosface", "cosface_scale": 16.0, "cosface_margin": 0.2},
-                                  {"head": "arcface", "arcface_scale": 30.0, "arcface_margin": 0.5}])
+                                  {"head": "arcface", "arcface_scale": 30.0, "arcface_margin": 0.5},
+                                  {"head": "triplet", "images_per_person": 5, "lr": 0.01}])
 def test_the_twin_trains_on_the_heads_loss_in_lockstep(head):
-    """A short float64 lockstep (first 10 people, 24 steps): the torch twin trains on the margin loss's twin, so
-    losses and weights agree after every step (the 200-step rows: experiments/faces/equivalence.py)."""
+    """A short float64 lockstep (first 10 people, 24 steps): the torch twin trains on the twin of the head's
+    loss, so losses and weights agree after every step (the 200-step rows: experiments/faces/equivalence.py)."""
     cfg = {**kind.validate("t", {"task": "twin", "dtype": "float64", "channels": [4, 8], "embed": 8, **head}),
            "quick": True, "epochs": 8}
     ne, te, curve, worst = kind.lockstep(cfg, 0)
-    assert ne.model.loss.name == {"cosface": "am_softmax", "arcface": "arcface"}[head["head"]]
+    assert ne.model.loss.name == {"cosface": "am_softmax", "arcface": "arcface", "triplet": "triplet"}[head["head"]]
     assert worst <= 1e-8 and len(curve) == 8
     for c in curve:
         assert c["numpy_loss"] == pytest.approx(c["torch_loss"], rel=1e-10)
     assert curve[-1]["numpy_loss"] < curve[0]["numpy_loss"]
+    assert np.isnan(curve[-1]["numpy_test_acc"]) == (head["head"] == "triplet")  # an embedding has no accuracy

@@ -4,9 +4,10 @@ lockstep from identical weights on identical batches and dropout masks on ORL (s
 after every step.
 
 One row per head: the softmax network of the twin-float64 variant, and the same run with the head of a
-verification variant (its embedding width and the head's own settings): CosFace's margin softmax
-(verify-cnn-cosface) and ArcFace's additive angular margin (verify-cnn-arcface). The torch side trains with
-the twin of the model's own loss (framework/tables.py TORCH_LOSSES)."""
+verification variant (its embedding width, batch sampling and the head's own settings): CosFace's margin softmax
+(verify-cnn-cosface), ArcFace's additive angular margin (verify-cnn-arcface) and the batch-hard triplet loss in
+person-balanced batches (verify-cnn-triplet; its network learns no classes, so its accuracy is NaN). The torch
+side trains with the twin of the model's own loss (framework/tables.py TORCH_LOSSES)."""
 
 from __future__ import annotations
 
@@ -17,25 +18,33 @@ from experiments.faces.engine import differences
 
 SEED = 0
 ATOL = 1e-8
-HEADS = {"softmax": None, "cosface": "verify-cnn-cosface", "arcface": "verify-cnn-arcface"}  # head -> its variant
+# head -> (its variant, settings changed for the trajectory). The triplet run at the recipe's lr 0.05 is chaotic:
+# rounding differences grow ~1.3x a step, from the twin as from a 1e-15 perturbation of the NumPy run itself
+# (after 80 steps: twin 3.9e-11, NumPy vs perturbed NumPy 1.3e-10), past 1e-8 by step ~85; at lr 0.01 they
+# stay near 1e-10 over 200 steps (the rule of experiments/equivalence/layers.py's trajectories).
+HEADS = {"softmax": (None, {}), "cosface": ("verify-cnn-cosface", {}), "arcface": ("verify-cnn-arcface", {}),
+         "triplet": ("verify-cnn-triplet", {"lr": 0.01})}
 DETAIL = "batchnorm, dropout, nesterov+wd, cosine, shift/flip"
 
 
-def head_settings(variant: str | None) -> dict:
-    """The head, embedding width and the head's own settings of a variant of orl-faces ({} for none)."""
+def head_settings(head: str) -> dict:
+    """The head, embedding width, batch sampling and the head's own settings of its variant of orl-faces, and
+    the trajectory's own changes ({} for softmax)."""
+    variant, changes = HEADS[head]
     if variant is None:
-        return {}
+        return dict(changes)
     from experiments.config import get_experiment
 
     run = get_experiment("orl-faces").runs[variant]
-    return {k: v for k, v in run.items() if k in ("head", "embed") or kind.HEAD_KEYS.get(k) == run["head"]}
+    keep = ("head", "embed", "images_per_person")
+    return {**{k: v for k, v in run.items() if k in keep or kind.HEAD_KEYS.get(k) == run["head"]}, **changes}
 
 
 def config(head: str, epochs: int) -> dict:
     """twin-float64 with `epochs` epochs and the head of HEADS[head]."""
     from experiments.config import get_experiment
 
-    run = {**get_experiment("orl-faces").runs["twin-float64"], "epochs": epochs, **head_settings(HEADS[head])}
+    run = {**get_experiment("orl-faces").runs["twin-float64"], "epochs": epochs, **head_settings(head)}
     return kind.validate("equivalence", run)
 
 
@@ -47,7 +56,7 @@ def trajectory_row(head: str, quick: bool) -> dict:
     ne, te, curve, worst = kind.lockstep(cfg, SEED)
     final, stats = differences(ne, te)
     steps = epochs * -(-len(ne.data.X_train) // cfg["batch_size"])
-    settings = "" if head == "softmax" else " " + " ".join(f"{k}={v}" for k, v in head_settings(HEADS[head]).items())
+    settings = "".join(f" {k}={v}" for k, v in head_settings(head).items())
     return {
         "component": "network:face-cnn" + ("" if head == "softmax" else f"-{head}"), "dtype": "float64",
         "quantity": "trajectory",
