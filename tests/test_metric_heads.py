@@ -286,3 +286,19 @@ def test_the_twin_trains_on_the_heads_loss_in_lockstep(head):
         assert c["numpy_loss"] == pytest.approx(c["torch_loss"], rel=1e-10)
     assert curve[-1]["numpy_loss"] < curve[0]["numpy_loss"]
     assert np.isnan(curve[-1]["numpy_test_acc"]) == (head["head"] == "triplet")  # an embedding has no accuracy
+
+
+def test_trajectory_rows_one_per_head_the_softmax_case_as_recorded():
+    """The softmax row keeps the case of results/equivalence.csv (a committed table never shrinks); each head's row
+    names its settings."""
+    import pandas as pd
+
+    from experiments.faces import equivalence as fe
+    from experiments.provenance import ROOT
+
+    committed = set(pd.read_csv(ROOT / "results" / "equivalence.csv", usecols=["case"])["case"])
+    assert fe.case_name("softmax", 200, 20, False) in committed
+    assert list(fe.HEADS) == ["softmax", "cosface", "arcface", "triplet"]
+    assert "head=arcface arcface_scale=30.0 arcface_margin=0.5" in fe.case_name("arcface", 200, 20, False)
+    assert "images_per_person" not in fe.case_name("cosface", 200, 20, False)
+    assert fe.config("triplet", 20)["images_per_person"] == 5 and fe.config("triplet", 20)["lr"] == 0.01

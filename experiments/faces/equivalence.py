@@ -36,8 +36,9 @@ def head_settings(head: str) -> dict:
     from experiments.config import get_experiment
 
     run = get_experiment("orl-faces").runs[variant]
-    keep = ("head", "embed", "images_per_person")
-    return {**{k: v for k, v in run.items() if k in keep or kind.HEAD_KEYS.get(k) == run["head"]}, **changes}
+    mine = {k: v for k, v in run.items() if k in ("head", "embed", "images_per_person") or kind.HEAD_KEYS.get(k)
+            == run["head"]}
+    return {**kind.KIND.identity(mine), **changes}  # images_per_person only where it is not the plain shuffle
 
 
 def config(head: str, epochs: int) -> dict:
@@ -48,6 +49,13 @@ def config(head: str, epochs: int) -> dict:
     return kind.validate("equivalence", run)
 
 
+def case_name(head: str, steps: int, batch_size: int, quick: bool) -> str:
+    """The row's case: the variant, the head's settings, split, steps and batch size (softmax: as first recorded)."""
+    settings = "".join(f" {k}={v}" for k, v in head_settings(head).items())
+    return (f"orl-faces/twin-float64{settings} split{SEED} {steps} steps b{batch_size} ({DETAIL})"
+            f"{' QUICK' if quick else ''}")
+
+
 def trajectory_row(head: str, quick: bool) -> dict:
     """max |W_numpy - W_torch| over >= 200 steps (quick: 20) of the twin-float64 run with `head`."""
     epochs = 2 if quick else 20  # 10 mini-batches of 20 per epoch
@@ -56,12 +64,9 @@ def trajectory_row(head: str, quick: bool) -> dict:
     ne, te, curve, worst = kind.lockstep(cfg, SEED)
     final, stats = differences(ne, te)
     steps = epochs * -(-len(ne.data.X_train) // cfg["batch_size"])
-    settings = "".join(f" {k}={v}" for k, v in head_settings(head).items())
     return {
         "component": "network:face-cnn" + ("" if head == "softmax" else f"-{head}"), "dtype": "float64",
-        "quantity": "trajectory",
-        "case": f"orl-faces/twin-float64{settings} split{SEED} {steps} steps b{cfg['batch_size']} ({DETAIL})"
-                f"{' QUICK' if quick else ''}",
+        "quantity": "trajectory", "case": case_name(head, steps, cfg["batch_size"], quick),
         "seed": SEED, "max_abs_err": final, "max_rel_err": float("nan"), "rtol": 0.0, "atol": ATOL,
         "tolerance": f"max |W_numpy - W_torch| <= {ATOL:g} after every step",
         "passed": bool(worst <= ATOL and stats <= ATOL),
