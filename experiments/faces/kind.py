@@ -3,8 +3,10 @@
 One run is one method on one split (task "identify"), one fold over people ("verify"), or the NumPy CNN
 and its torch twin trained in lockstep ("twin"). The seed chooses the random 5/5 split (task identify,
 split "random"; with split "first5" the split is fixed) or the fold (task verify), and seeds the
-network: initial weights from default_rng([seed, 0]), epoch e's sample order from
-default_rng([seed, 1, e]), augmentation and dropout from default_rng([seed, 2, e]) and ([seed, 3, e]).
+network: initial weights from default_rng([seed, 0]), epoch e's sample order the e-th permutation drawn
+from default_rng(seed) (train.order_for), or with images_per_person K > 0 person-balanced groups of K from
+default_rng([seed, 1, e]) (sampling.py), augmentation and dropout from default_rng([seed, 2, e]) and
+([seed, 3, e]). The head (cnn) is the output layer and loss: softmax, cosface, arcface or triplet.
 Per-image predictions (identify) and per-pair scores (verify) go beside the row as CSV files, for the
 rejection curve, the montage and the ROC curves.
 """
