@@ -390,6 +390,9 @@ class Sequential:
 
     def error(self, s_L: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
         """(E_in, dE_in/ds[L]) of the model's loss (softmax cross-entropy unless self.loss is given)."""
+        if self.loss is not None and self.loss.pairwise:  # an embedding loss reads the labels themselves
+            labels = np.asarray(labels)
+            return float(np.mean(self.loss.e(s_L, s_L, labels))), self.loss.delta(s_L, s_L, labels, None) / len(labels)
         y = one_hot(labels, s_L.shape[1], s_L.dtype)
         if self.loss is None:
             return float(np.mean(cross_entropy(s_L, y))), cross_entropy_grad(s_L, y) / s_L.shape[0]

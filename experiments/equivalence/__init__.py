@@ -10,6 +10,7 @@ PyTorch twin; `python -m experiments equivalence` writes the rows to results/equ
     mlp.py           the study's MLP (W[l] layout) against its twin
     layers.py        a model with batch normalisation and dropout, running statistics over 50 steps,
                      the optimizers (SGD, Adam, AdamW, schedules)
+    metric_heads.py  the metric-learning losses: ArcFace's additive angular margin, the batch-hard triplet loss
 
 The experiment families add their own rows through their kinds (Kind.equivalence_rows: whole networks
 on their data, training trajectories) and extra tables (Kind.equivalence_tables).
@@ -19,12 +20,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from experiments.equivalence import cases, layers, mlp
+from experiments.equivalence import cases, layers, metric_heads, mlp
 from experiments.kinds import registry
 from experiments.outputs import Outputs, ad_hoc, official
 from experiments.provenance import command_line, stamp, write_csv_atomic
 
-CORE = (cases, mlp, layers)
+CORE = (cases, mlp, layers, metric_heads)
 TABLE = "equivalence"
 SEEDING = ("component rows: inputs from numpy.random.default_rng with the fixed per-case seeds of "
            "experiments/equivalence/; trajectory rows: the seed column")
