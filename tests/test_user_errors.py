@@ -529,3 +529,11 @@ def test_a_malformed_curve_read_by_a_report_is_one_line_naming_it(small_mnist, t
     capsys.readouterr()
     err = one_line_error(capsys, argv)  # nothing left to train; the report reads the curve
     assert f"{curve}: not a readable CSV table (Expected " in err
+
+
+def test_the_torch_free_list_of_loss_twins_is_the_twin_table():
+    """faces validation checks a twin run's loss against framework.LOSS_TWINS so as not to import torch."""
+    import framework
+    from framework.tables import TORCH_LOSSES
+
+    assert framework.LOSS_TWINS == tuple(TORCH_LOSSES)

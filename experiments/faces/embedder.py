@@ -64,8 +64,10 @@ def recipe(quick: bool) -> dict:
 
 
 def network(cfg: dict, input_shape: tuple, classes: int):
-    head = (cfg["cosface_scale"], cfg["cosface_margin"]) if cfg.get("head") == "cosface" else None
-    return models.face_cnn(input_shape, classes, tuple(cfg["channels"]), cfg["embed"], cfg["dropout"], head)
+    """The run's network, with its head, as the faces kind builds it."""
+    from experiments.faces import kind
+
+    return kind.network(cfg, input_shape, classes)
 
 
 def normalise(e: np.ndarray) -> np.ndarray:
