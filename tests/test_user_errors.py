@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_cli import one_line_error, use_config_dir
 
 import experiments.data
 from experiments import cli, config, outputs, runner, train
@@ -27,21 +28,6 @@ from experiments.tables import TableError
 ROOT = Path(__file__).resolve().parent.parent
 HUGE = "99999999999999999999999"
 ENV = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-
-
-def one_line_error(capsys, argv: list) -> str:
-    rc = cli.main(argv)
-    captured = capsys.readouterr()
-    assert rc == 2, (argv, captured.out, captured.err)
-    assert captured.err.startswith("error: ") and captured.err.count("\n") == 1, captured.err
-    assert "Traceback" not in captured.out + captured.err
-    return captured.err
-
-
-def use_config_dir(monkeypatch, folder: Path) -> None:
-    monkeypatch.setattr(config, "CONFIG_DIR", folder)
-    for fn in (config.scan, config.get_experiment, config.all_experiments):
-        monkeypatch.setattr(fn, "__defaults__", (folder,))
 
 
 def seed_mlp_copy(tmp_path: Path, replace: tuple = ()) -> Path:
