@@ -1,0 +1,218 @@
+"""The fast CNN path (experiments/engines/fast) against the readable reference it speeds up.
+
+Every fast layer's forward and backward on the equivalence cases (experiments/equivalence/cases.py and
+layers.py: asymmetric kernels, strides and padding, odd total padding, batch 1 and more, channels 1 and
+3+, ties, all-negative inputs) and on random geometries (hypothesis), with random upstream gradients,
+its input given both as NCHW memory and as the channel-major memory fast layers pass each other.
+Tolerances: convolution, pooling and ReLU do the reference's arithmetic in the reference's order, so
+they must give the same bits (float64 and float32); batch norm sums each channel in another order, so
+float64 within 1e-12 of the largest value and float32 within assert_close's rtol 1.3e-6 x sqrt(m)
+(m values per channel summed). Whole trainings, float64, step for step from the same weights and
+batches: LeNet 200 SGD steps on MNIST and the orl-faces CNN 200 Nesterov steps on ORL, the largest
+parameter difference after every step within 1e-12.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from experiments.engines.fast import fast, reference
+from experiments.equivalence import cases as eq
+from experiments.equivalence import layers as eql
+from experiments.equivalence.cases import ConvCase, PoolCase
+from reference import conv_shapes as cs
+from reference import sequential as seq
+
+LAYOUTS = ("nchw", "channel-major")
+
+
+def laid_out(a: np.ndarray, layout: str) -> np.ndarray:
+    """a as given to a layer: NCHW memory, or the NCHW view of (C, H, W, N) memory."""
+    return a if layout == "nchw" else np.ascontiguousarray(a.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+
+
+def both(layer, x, params, state, dy, layout: str, train: bool = True, rng_seed: int = 0):
+    """{quantity: (reference's, fast's)}: output, input gradient, parameter gradients, new state."""
+    fast_layer = fast(seq.Sequential((layer,))).layers[0]
+    assert type(fast_layer) is not type(layer)
+    out = {}
+    for who, l, xx, dd in (("ref", layer, x, dy), ("fast", fast_layer, laid_out(x, layout), laid_out(dy, layout))):
+        y, cache, new_state = l.forward(xx, params, state, train=train, rng=np.random.default_rng(rng_seed))
+        dx, grads = l.backward(dd, cache)
+        got = {"output": y, "input_grad": dx, **{f"grad {k}": v for k, v in grads.items()},
+               **{f"state {k}": np.asarray(v) for k, v in new_state.items()}}
+        for k, v in got.items():
+            out.setdefault(k, {})[who] = v
+    return out
+
+
+def assert_same_bits(got: dict):
+    for q, v in got.items():
+        assert v["ref"].shape == v["fast"].shape and v["ref"].dtype == v["fast"].dtype, q
+        assert np.array_equal(v["ref"], v["fast"]), f"{q}: max |diff| {np.abs(v['ref'] - v['fast']).max()}"
+
+
+def conv_layer(case: ConvCase, dtype, seed: int = 0):
+    x, K, b, ds = eq.conv_data(case, dtype, seed)
+    layer = seq.Conv2d(case.c_in, case.c_out, case.kernel, case.stride, case.padding)
+    return layer, x, {"K": K, "b": b}, ds
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("case", eq.CONV_CASES, ids=lambda c: c.name)
+def test_conv_equals_the_reference_on_the_equivalence_cases(case, dtype, layout):
+    layer, x, params, ds = conv_layer(case, dtype)
+    assert_same_bits(both(layer, x, params, {}, ds, layout))
+
+
+@st.composite
+def conv_cases(draw):
+    k = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
+    s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    pad = tuple(draw(st.integers(0, 2)) for _ in range(4))
+    H = draw(st.integers(max(1, k[0] - pad[0] - pad[1]), k[0] + 6))
+    W = draw(st.integers(max(1, k[1] - pad[2] - pad[3]), k[1] + 6))
+    return ConvCase(N=draw(st.sampled_from([1, 2, 5])), c_in=draw(st.sampled_from([1, 3, 4])),
+                    c_out=draw(st.sampled_from([1, 2, 5])), H=H, W=W, kernel=k, stride=s, padding=pad)
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=conv_cases(), seed=st.integers(0, 2**16), layout=st.sampled_from(LAYOUTS),
+       dtype=st.sampled_from([np.float64, np.float32]))
+def test_conv_equals_the_reference_on_random_geometries(case, seed, layout, dtype):
+    layer, x, params, ds = conv_layer(case, dtype, seed)
+    assert_same_bits(both(layer, x, params, {}, ds, layout))
+
+
+def test_conv_skips_the_input_gradient_when_asked():
+    layer, x, params, ds = conv_layer(eq.CONV_CASES[0], np.float64)
+    f = fast(seq.Sequential((layer,))).layers[0]
+    y, cache, _ = f.forward(x, params, {}, train=True)
+    dx, grads = f.backward(ds, cache, need_dx=False)
+    _, ref_cache, _ = layer.forward(x, params, {}, train=True)
+    assert dx is None and np.array_equal(grads["K"], layer.backward(ds, ref_cache)[1]["K"])
+
+
+def pool_layer(case: PoolCase):
+    if case.kind == "max":
+        return seq.MaxPool2d(case.window, case.stride, case.padding)
+    return seq.AvgPool2d(case.window, case.stride, case.padding, case.count_include_pad)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("case", eq.POOL_CASES, ids=lambda c: f"{c.kind}_{c.name}")
+def test_pooling_equals_the_reference_on_the_equivalence_cases(case, dtype, layout):
+    x, dy = eq.pool_data(case, dtype)
+    assert_same_bits(both(pool_layer(case), x, {}, {}, dy, layout))
+
+
+@st.composite
+def pool_cases(draw):
+    w = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    s = draw(st.sampled_from([None, (1, 1), (2, 1), (1, 3), (2, 2)]))
+    pad = (draw(st.integers(0, w[0] // 2)), draw(st.integers(0, w[1] // 2)))
+    H = draw(st.integers(max(1, w[0] - 2 * pad[0]), w[0] + 6))
+    W = draw(st.integers(max(1, w[1] - 2 * pad[1]), w[1] + 6))
+    return PoolCase(draw(st.sampled_from(["max", "avg"])), draw(st.sampled_from([1, 2, 5])),
+                    draw(st.sampled_from([1, 3])), H, W, w, s, pad, draw(st.booleans()),
+                    draw(st.sampled_from(["normal", "ties", "negative"])))
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=pool_cases(), seed=st.integers(0, 2**16), layout=st.sampled_from(LAYOUTS))
+def test_pooling_equals_the_reference_on_random_geometries(case, seed, layout):
+    x, dy = eq.pool_data(case, np.float64, seed)
+    assert_same_bits(both(pool_layer(case), x, {}, {}, dy, layout))
+
+
+def test_relu_equals_the_reference_at_the_kink():
+    rng = np.random.default_rng(1)
+    s = rng.normal(size=(3, 4, 5, 2))
+    s[0, 1] = 0.0  # ReLU'(0) = 0
+    dy = rng.normal(size=s.shape)
+    for layout in LAYOUTS:
+        assert_same_bits(both(seq.Activation("relu"), s, {}, {}, dy, layout))
+
+
+BN_CASES = [c for c in eql.layer_cases() if type(c.layer) is seq.BatchNorm2d and c.layer.affine]
+
+
+def assert_close_to(got: dict, rtol_of):
+    for q, v in got.items():
+        ref, fst = v["ref"].astype(np.float64), v["fast"].astype(np.float64)
+        bound = rtol_of(q) * max(np.abs(ref).max(), 1e-300)
+        assert np.abs(ref - fst).max() <= bound, f"{q}: max |diff| {np.abs(ref - fst).max()} > {bound}"
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("case", BN_CASES, ids=lambda c: c.name)
+def test_batchnorm_matches_the_reference(case, dtype, layout):
+    x, params, state, dy, seed = eql.case_data(case, dtype)
+    got = both(case.layer, x, params, state, dy, layout, case.train, seed)
+    m = x.size // x.shape[1]
+    assert_close_to(got, lambda q: 1e-12 if dtype == np.float64 else 1.3e-6 * np.sqrt(m))
+
+
+def test_fast_keeps_the_model_and_reference_undoes_it():
+    model = seq.Sequential((seq.Conv2d(1, 2, 3), seq.BatchNorm2d(2, affine=False), seq.Activation("tanh"),
+                            seq.Activation("relu"), seq.MaxPool2d(2), seq.Flatten(), seq.Dense(2, 3)))
+    f = fast(model)
+    kept = [type(a) is type(b) for a, b in zip(model.layers, f.layers)]
+    assert kept == [False, True, True, False, False, True, True]
+    assert reference(f) == model and reference(model) == model
+    p0, s0 = model.init(5, np.float64)
+    p1, s1 = f.init(5, np.float64)
+    assert all(np.array_equal(a[k], b[k]) for a, b in zip(p0, p1) for k in a)
+
+
+def max_param_diff(a: list, b: list) -> float:
+    return max(float(np.abs(p[k] - q[k]).max()) for p, q in zip(a, b) for k in p)
+
+
+def lockstep(model, params, state, optimizer, batches, lr: float) -> list[float]:
+    """The per-step largest parameter difference of the reference and fast models trained side by side."""
+    fm = fast(model)
+    runs = [([{k: v.copy() for k, v in p.items()} for p in params], list(state), optimizer.init(params))
+            for _ in range(2)]
+    rngs = [np.random.default_rng(11), np.random.default_rng(11)]  # dropout masks: the same draws
+    worst = []
+    for x, y in batches:
+        for i, m in enumerate((model, fm)):
+            p, s, o = runs[i]
+            r = m.loss_and_grads(x, y, p, s, train=True, rng=rngs[i])
+            runs[i] = (p, r.state, optimizer.step(p, r.grads, o, lr))
+        worst.append(max_param_diff(runs[0][0], runs[1][0]))
+    return worst
+
+
+def test_lenet_trains_step_for_step_as_the_reference(mnist):
+    from reference import optim
+
+    X = (mnist.train_x[:200 * 16].reshape(-1, 1, 28, 28) / 255.0 - 0.13) / 0.31
+    y = mnist.train_y[:200 * 16]
+    model = seq.lenet()
+    params, state = model.init(0, np.float64)
+    batches = [(X[i:i + 16], y[i:i + 16]) for i in range(0, len(y), 16)]
+    worst = lockstep(model, params, state, optim.SGD(), batches, 0.05)
+    assert len(worst) == 200 and max(worst) <= 1e-12, max(worst)
+
+
+def test_face_cnn_trains_step_for_step_as_the_reference():
+    from experiments.config import get_experiment
+    from experiments.faces import kind
+    from experiments.kinds.cnn import order_for
+
+    cfg = {**get_experiment("orl-faces").runs["base"], "dtype": "float64"}
+    x, y = kind.load_faces(cfg)
+    train, test = kind.identification_indices(cfg, y, 0)
+    engine = kind.numpy_engine(cfg, 0, kind.face_data(cfg, x, y, train, test))
+    batches = [(xb, yb) for e in range(1, 21) for xb, yb, _ in engine.batches(order_for(0, e, len(train)), e)]
+    worst = lockstep(engine.model, engine.params, engine.state, engine.optimizer, batches, engine.lr_at(1))
+    assert len(worst) == 200 and max(worst) <= 1e-12, max(worst)
+    assert cs.output_shape((28, 23), (3, 3), (1, 1, 1, 1), (1, 1)) == (28, 23)  # the padded 3x3 convs keep the size
