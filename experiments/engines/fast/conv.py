@@ -2,7 +2,8 @@
 
 Forward and backward are the reference's: X_col = im2col(x') (c_in k_h k_w, H_out W_out N),
 S = K_mat X_col + b, dE/dK = dS X_col^T, dE/db = row sums of dS, dE/dx = col2im(K_mat^T dS), the same
-matrix products on the same operands in the same layouts, so float64 results are the same bits.
+matrix products on the same operands in the same layouts, so s, dE/db and dE/dx are the reference's
+bits; dE/dK is computed as (X_col dS^T)^T, which OpenBLAS runs faster, and equals the reference's to rounding.
 What changes:
 - the output is S's memory itself, returned as an NCHW view of (c_out, H_out, W_out, N) (layout.py),
   and dS is read from dy the same way: no transposing copy either side when the neighbours are fast layers;
@@ -72,7 +73,9 @@ def backward(ds, cache, need_dx: bool = True):
     require_upstream(ds, (N, c_out) + tuple(out_hw), K.dtype, name)
     dS = rows(ds)
     K_mat = K.reshape(c_out, -1)
-    grads = {"K": (dS @ X_col.T).reshape(K.shape), "b": dS.sum(axis=1)}
+    # dE/dK^T = X_col dS^T: OpenBLAS runs this orientation 1.2x to 4x faster than dS X_col^T (measured, 16 to 64
+    # output channels); another order of the additions, so dE/dK is the reference's to rounding, not to the bit
+    grads = {"K": (X_col @ dS.T).T.reshape(K.shape), "b": dS.sum(axis=1)}
     if not need_dx:
         return None, grads
     D = (K_mat.T @ dS).reshape(c_in, k_h, k_w, out_hw[0], out_hw[1], N)
