@@ -7,7 +7,8 @@ Every row times three implementations in one process, one thread each, their rep
   LeNet's two layers at batch 64, the face CNN's three (orl-faces: 28 x 23 input, 3x3, padding 1) at
   batch 20 and 32, and the three full-resolution face shapes of issue 14 (112 x 92) at batch 32. Each
   conv row gives the GFLOP/s reached (3 products of 2 c_out c_in k_h k_w H_out W_out N flops each) and its
-  share of the single-core GEMM peak measured in the same run (a 1024 x 1024 np.matmul, median of 5);
+  share of the single-core GEMM peak measured in the same run: a 512 x 512 np.matmul of the row's dtype,
+  timed as a fourth call in the same interleaved rounds, so that the load on the machine weighs on both;
 - max pooling 2x2 and batch normalisation (train mode) forward plus backward on the conv outputs;
 - one LeNet epoch (938 SGD steps at batch 64 on MNIST; quick: 50) and one face-CNN epoch (orl-faces'
   base run: 10 steps of 20, the same pre-augmented batches; Nesterov SGD with weight decay);
@@ -62,13 +63,12 @@ def interleaved(fns: dict, repeats: int, inner: int = 1) -> dict:
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
-def gemm_peak(dtype, n: int = 1024, repeats: int = 5) -> float:
-    """GFLOP/s of one n x n x n np.matmul, one thread (median of `repeats`)."""
+def gemm_call(dtype, n: int = 512):
+    """(one n x n x n np.matmul, its flops): the single-core GEMM peak's probe."""
     rng = np.random.default_rng(SEED)
     a, b = (rng.normal(size=(n, n)).astype(dtype) for _ in range(2))
     c = np.empty((n, n), dtype=dtype)
-    t = interleaved({"gemm": lambda: np.matmul(a, b, out=c)}, repeats)["gemm"]
-    return 2 * n ** 3 / t / 1e9
+    return (lambda: np.matmul(a, b, out=c)), 2 * n ** 3
 
 
 def channel_major(a: np.ndarray) -> np.ndarray:
@@ -166,11 +166,12 @@ def conv_rows(quick: bool, repeats: int) -> list[dict]:
     threads = pin(1)
     out = []
     for dtype in (np.float32, np.float64):
-        peak = gemm_peak(dtype)
+        gemm, gemm_flops = gemm_call(dtype)
         for shape in CONV_SHAPES[:3] if quick else CONV_SHAPES:
             calls, flops = conv_calls(shape, dtype)
             inner = max(1, min(20, int(2e8 / flops)))
-            t = interleaved(calls, repeats, 1 if quick else inner)
+            t = interleaved({**calls, "gemm": gemm}, repeats, 1 if quick else inner)
+            peak = gemm_flops / t.pop("gemm") / 1e9
             label, N, c_in, c_out, H, W, k, p = shape
             gf = {impl: flops / t[impl] / 1e9 for impl in IMPLS}
             extra = {impl: {"gflops": gf[impl], "gemm_peak_gflops": peak, "peak_share": gf[impl] / peak}

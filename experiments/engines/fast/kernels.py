@@ -5,8 +5,7 @@ reference's order where the reference adds (so float64 results are the same bits
     col2im          dE/dx[c, a, e] = sum over kernel entries (i, j), row-major, of the window entries
                     that came from pixel (a, e): a gather, each pixel written once (no scatter, no padding)
     maxpool_forward the maximum of each window and its row-major position (first maximum on ties)
-    maxpool_backward dy added at each window's maximum; windows taken in reverse output order, so that
-                    a pixel shared by overlapping windows sums them in the reference's kernel-entry order
+    maxpool_backward (r == i k_w + j) dy added at every window entry (i, j), in the reference's order
     avgpool_forward / avgpool_backward  window sums (row-major) / dy / D spread over each window
 The innermost loop runs over the N contiguous samples.
 """
@@ -73,21 +72,29 @@ def maxpool_forward(x, k_h, k_w, s_h, s_w, top, left, y, r):
 
 
 @numba.njit(cache=True)
-def maxpool_backward(dy, r, k_w, s_h, s_w, top, left, dx):
-    """dx (C, H, W, N) = 0 but dy added at each window's maximum.
+def maxpool_backward(dy, r, k_h, k_w, s_h, s_w, top, left, dx):
+    """dx (C, H, W, N): every window adds (r == i k_w + j) dy at its entry (i, j), as the reference does.
 
     A pixel in windows u, u' (u < u') is their entry i = a - u s_h > i' = a - u' s_h: the reference adds
-    in increasing (i, j), so the windows are visited from the last (u, v) back to the first.
+    in increasing (i, j), so the windows are visited from the last (u, v) back to the first, and every
+    pixel receives the reference's terms in the reference's order (zeros included). The select over the N
+    contiguous samples vectorises, where a scatter to each maximum would not.
     """
     C, H_out, W_out, N = dy.shape
+    H, W = dx.shape[1], dx.shape[2]
     dx[:] = 0
     for c in range(C):
         for u in range(H_out - 1, -1, -1):
+            i0, i1 = window_rows(u, s_h, top, k_h, H)
             for v in range(W_out - 1, -1, -1):
+                j0, j1 = window_rows(v, s_w, left, k_w, W)
                 g, pos = dy[c, u, v], r[c, u, v]
-                for n in range(N):
-                    p = pos[n]
-                    dx[c, u * s_h - top + p // k_w, v * s_w - left + p % k_w, n] += g[n]
+                for i in range(i0, i1):
+                    for j in range(j0, j1):
+                        xs = dx[c, u * s_h - top + i, v * s_w - left + j]
+                        p = i * k_w + j
+                        for n in range(N):
+                            xs[n] += (pos[n] == p) * g[n]
     return dx
 
 
@@ -115,3 +122,10 @@ def batchnorm_dx(dy, xhat, a, b, k, dx):
         for i in range(m):
             xr[i] = (dr[i] - (hr[i] * ac + bc)) * kc
     return dx
+
+
+@numba.vectorize(["float32(float32, float32)", "float64(float64, float64)"], cache=True)
+def relu_backward(dy, s):
+    """dE/ds = dy theta'(s), theta'(s) = 1 if s > 0 else 0 (the reference's product, signed zeros included);
+    a ufunc, so one pass that keeps the memory layout of its operands."""
+    return dy * (s > 0)

@@ -35,7 +35,7 @@ def maxpool_backward(dy, cache):
     require_upstream(dy, tuple(x_shape[:2]) + tuple(out_hw), dtype, name)
     N, C, H, W = x_shape
     dx = np.empty((C, H, W, N), dtype=dtype)
-    kernels.maxpool_backward(chwn(dy), r, window[1], stride[0], stride[1], p[0], p[2], dx)
+    kernels.maxpool_backward(chwn(dy), r, window[0], window[1], stride[0], stride[1], p[0], p[2], dx)
     return nchw(dx), {}
 
 
