@@ -108,6 +108,20 @@ def test_conv_equals_the_reference_on_random_geometries(case, seed, layout, dtyp
     assert_conv(both(layer, x, params, {}, ds, layout), case, dtype)
 
 
+@pytest.mark.parametrize("case", eq.CONV_CASES, ids=lambda c: c.name)
+def test_conv_in_blocks_of_output_rows_matches_the_reference(case, monkeypatch):
+    from experiments.engines.fast import conv
+
+    monkeypatch.setattr(conv, "BLOCK_BYTES", 1)  # one output row per block, at every depth
+    monkeypatch.setattr(conv, "SHALLOW", 10**9)
+    assert len(conv.row_blocks((5, 3), 2, 200, 8)) == 5
+    layer, x, params, ds = conv_layer(case, np.float64)
+    got = both(layer, x, params, {}, ds, "nchw")
+    n = case.N * int(np.prod(cs.output_shape((case.H, case.W), case.kernel, case.padding, case.stride)))
+    assert_close_to({q: got.pop(q) for q in ("output", "grad K")}, lambda q: rounding(np.float64, n))
+    assert_same_bits(got)
+
+
 def test_conv_skips_the_input_gradient_when_asked():
     layer, x, params, ds = conv_layer(eq.CONV_CASES[0], np.float64)
     f = fast(seq.Sequential((layer,))).layers[0]
