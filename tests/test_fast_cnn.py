@@ -233,7 +233,7 @@ def test_lenet_trains_step_for_step_as_the_reference(mnist):
 def test_face_cnn_trains_step_for_step_as_the_reference():
     from experiments.config import get_experiment
     from experiments.faces import kind
-    from experiments.kinds.cnn import order_for
+    from experiments.train import order_for
 
     cfg = {**get_experiment("orl-faces").runs["base"], "dtype": "float64"}
     x, y = kind.load_faces(cfg)
@@ -243,3 +243,54 @@ def test_face_cnn_trains_step_for_step_as_the_reference():
     worst = lockstep(engine.model, engine.params, engine.state, engine.optimizer, batches, engine.lr_at(1))
     assert len(worst) == 200 and max(worst) <= 1e-12, max(worst)
     assert cs.output_shape((28, 23), (3, 3), (1, 1, 1, 1), (1, 1)) == (28, 23)  # the padded 3x3 convs keep the size
+
+
+# ---------------------------------------------------------------------------------------------
+# The run setting `path` of the cnn and faces kinds
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("experiment", ["cnn-mnist", "orl-faces"])
+def test_path_is_a_later_setting_frozen_at_reference(experiment):
+    from experiments.config import get_experiment
+    from experiments.runner import run_id
+
+    exp = get_experiment(experiment)
+    base, kind = exp.runs["base"], exp.kind
+    assert base["path"] == "reference"  # the default: every recorded run trained on the reference layers
+    ids = {p: run_id(kind.name, 0, kind.validate("t", {**base, "path": p})) for p in ("reference", "fast")}
+    without = {k: v for k, v in base.items() if k != "path"}
+    assert run_id(kind.name, 0, without) == ids["reference"] != ids["fast"]
+
+
+def test_cnn_kind_trains_on_the_fast_path_beside_its_torch_twin(tmp_path):
+    from experiments.config import get_experiment
+    from experiments.mnist import cnn
+    from experiments.outputs import Outputs
+    from experiments.runner import RunSpec, execute
+
+    cfg = cnn.validate("t", {**cnn.quick(get_experiment("cnn-mnist").runs["base"]), "path": "fast",
+                             "train_limit": 640, "test_limit": 200})
+    rows = execute(RunSpec("cnn-mnist", "cnn", "base", 0, cfg), Outputs(tmp_path))
+    assert [r["engine"] for r in rows] == ["numpy-sequential-fast", "torch-sequential"]
+    assert all(r["path"] == "fast" for r in rows)
+    assert rows[0]["max_weight_diff_vs_other"] < 1e-10 and rows[0]["test_acc"] == rows[1]["test_acc"]
+
+
+def test_faces_engine_on_the_fast_path_steps_with_its_torch_twin():
+    from experiments.engines.sequential import ImageData
+    from experiments.faces import kind
+    from experiments.faces.engine import TorchTwinFaces, differences, lockstep_epoch
+    from experiments.train import order_for
+
+    cfg = kind.validate("t", {"channels": [3, 4], "epochs": 3, "batch_size": 4, "dtype": "float64", "max_shift": 1,
+                              "embed": 5, "path": "fast"})
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((24, 1, 12, 10))
+    y = np.arange(24) % 6
+    ne = kind.numpy_engine(cfg, 0, ImageData(x[:16], y[:16], x[16:], y[16:]))
+    assert ne.name == "numpy-fast" and type(ne.model.layers[0]) is not seq.Conv2d
+    te = TorchTwinFaces(ne)
+    for epoch in (1, 2, 3):
+        ln, lt, worst = lockstep_epoch(ne, te, order_for(0, epoch, 16), epoch)
+        assert abs(ln - lt) <= 1e-12 * max(1.0, abs(ln)) and worst <= 1e-12
+    assert max(differences(ne, te)) <= 1e-12 and ne.accuracy() == te.accuracy()

@@ -10,9 +10,8 @@ Every row times three implementations in one process, one thread each, their rep
   share of the single-core GEMM peak measured in the same run: a 512 x 512 np.matmul of the row's dtype,
   timed as a fourth call in the same interleaved rounds, so that the load on the machine weighs on both;
 - max pooling 2x2 and batch normalisation (train mode) forward plus backward on the conv outputs;
-- one LeNet epoch (938 SGD steps at batch 64 on MNIST; quick: 50) and one face-CNN epoch (orl-faces'
-  base run: 10 steps of 20, the same pre-augmented batches; Nesterov SGD with weight decay);
-- the tracemalloc peak of one fast training step (LeNet batch 64, the face CNN batch 20).
+- (in the families: experiments/mnist/bench_fast.py and experiments/faces/bench_fast.py) one LeNet
+  epoch, one face-CNN epoch and the tracemalloc peak of one fast training step.
 The fast layers are given their inputs as they receive them inside the fast network: channel-major
 memory (experiments/engines/fast/layout.py); torch its NCHW tensors.
 """
@@ -24,7 +23,7 @@ import tracemalloc
 
 import numpy as np
 
-from experiments.bench import SEED
+from experiments.bench.timer import SEED
 from experiments.threads import pin
 
 IMPLS = ("fast", "numpy-reference", "torch")
@@ -199,75 +198,6 @@ def map_rows(quick: bool, repeats: int) -> list[dict]:
     return out
 
 
-def lenet_epoch_calls(dtype, steps: int) -> dict:
-    """{impl: one LeNet training run of `steps` SGD steps at batch 64}."""
-    from experiments.bench.cnn import BATCH, _mnist
-    from experiments.engines.fast import fast
-    from experiments.engines.sequential import SEQUENTIAL_ENGINES, ImageData
-    from experiments.kinds.cnn import order_for
-    from reference import optim
-    from reference import sequential as seq
-
-    X, y = _mnist(np.dtype(dtype).name, steps * BATCH)
-    model = seq.lenet()
-    p0, s0 = model.init(SEED, dtype)
-    data, order = ImageData(X, y, X[:0], y[:0]), order_for(SEED, 1, len(y))
-    engines = {impl: SEQUENTIAL_ENGINES["torch" if impl == "torch" else "numpy"](
-        model, p0, s0, data, optim.SGD(), lambda epoch: 0.05, BATCH) for impl in IMPLS}
-    engines["fast"].model = fast(model)
-    return {impl: (lambda e=e: e.epoch(order, 1)) for impl, e in engines.items()}
-
-
-def face_epoch_calls(quick: bool) -> tuple[dict, int, int, str]:
-    """({impl: one face-CNN epoch}, steps, batch size, dtype) on orl-faces' base run's pre-augmented batches."""
-    import torch
-    import torch.nn.functional as F
-
-    from experiments.engines.fast import fast
-    from experiments.faces import bench as faces
-
-    cfg, engine, batches = faces.setup(quick)
-    _, fast_engine, _ = faces.setup(quick)
-    fast_engine.model = fast(fast_engine.model)
-    lr, drop = engine.lr_at(1), np.random.default_rng([SEED, 3, 1])
-    xs = [np.ascontiguousarray(x) for x, _, _ in batches]
-    ys = [y for _, y, _ in batches]
-    model = faces.torch_model(engine).train()
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=cfg["momentum"], nesterov=cfg["nesterov"],
-                          weight_decay=cfg["weight_decay"])
-    txs, tys = [torch.from_numpy(x) for x in xs], [torch.from_numpy(np.asarray(y, dtype=np.int64)) for y in ys]
-
-    def numpy_epoch(e):
-        for x, y in zip(xs, ys):
-            e.step(x, y, drop, lr)
-
-    def torch_epoch():
-        for x, y in zip(txs, tys):
-            opt.zero_grad(set_to_none=True)
-            F.cross_entropy(model(x), y).backward()
-            opt.step()
-
-    calls = {"fast": lambda: numpy_epoch(fast_engine), "numpy-reference": lambda: numpy_epoch(engine),
-             "torch": torch_epoch}
-    return calls, len(xs), cfg["batch_size"], cfg["dtype"]
-
-
-def epoch_rows(quick: bool, repeats: int) -> list[dict]:
-    threads = pin(1)
-    steps = 50 if quick else 938
-    out = []
-    for dtype in (np.float32, np.float64):
-        t = interleaved(lenet_epoch_calls(dtype, steps), 1 if quick else max(1, repeats // 2))
-        label = "one epoch (938 steps)" if steps == 938 else f"{steps} steps"
-        out += row(f"lenet() cnn sgd batch 64 {label}", dtype, t, 1 if quick else max(1, repeats // 2),
-                   "seconds per run", f"MNIST, lr 0.05; {threads}")
-    calls, steps, batch, dtype = face_epoch_calls(quick)
-    t = interleaved(calls, repeats)
-    out += row(f"orl-faces cnn one epoch: {steps} steps batch {batch} on 28x23", dtype, t, repeats,
-               "seconds per epoch", f"nesterov sgd + weight decay; same pre-augmented batches; {threads}")
-    return out
-
-
 def peak_of(step) -> float:
     """MB: tracemalloc's peak during step() (after one warm-up call)."""
     step()
@@ -278,38 +208,11 @@ def peak_of(step) -> float:
     return peak / 2**20
 
 
-def memory_rows() -> list[dict]:
-    from experiments.bench.cnn import BATCH, _mnist
-    from experiments.engines.fast import fast
-    from experiments.faces import bench as faces
-    from reference import optim
-    from reference import sequential as seq
-
-    X, y = _mnist("float32", BATCH)
-    model = fast(seq.lenet())
-    params, state = model.init(SEED, np.float32)
-    sgd = optim.SGD()
-    opt_state = sgd.init(params)
-
-    def lenet_step():
-        sgd.step(params, model.loss_and_grads(X, y, params, state).grads, opt_state, 0.05)
-
-    cfg, engine, batches = faces.setup(False)
-    engine.model = fast(engine.model)
-    x, yb, _ = batches[0]
-    drop = np.random.default_rng(SEED)
-    note = ("tracemalloc peak of allocations during forward+backward+update (parameters, optimizer buffers and "
-            "batch allocated before are not counted)")
-    return [{"benchmark": name, "impl": "fast", "dtype": "float32", "threads": 1, "median_s": float("nan"),
-             "repeats": 1, "unit": "MB", "peak_mem_mb": peak_of(step), "notes": note}
-            for name, step in ((f"lenet() cnn one training step batch {BATCH} peak memory", lenet_step),
-                               (f"orl-faces cnn one training step batch {cfg['batch_size']} peak memory",
-                                lambda: engine.step(x, yb, drop, 0.05)))]
-
-
 def rows(quick: bool = False, repeats: int = 5) -> list[dict]:
-    """Rows for results/bench.csv: conv, pooling, batch-norm, epochs and peak memory of the fast path."""
-    out = conv_rows(quick, repeats) + map_rows(quick, repeats) + epoch_rows(quick, repeats) + memory_rows()
+    """Rows for results/bench.csv: the fast path's conv, pooling and batch-norm layers against torch and the
+    reference (the epochs and peak memory are the families' rows: experiments/mnist/bench_fast.py,
+    experiments/faces/bench_fast.py)."""
+    out = conv_rows(quick, repeats) + map_rows(quick, repeats)
     return [{**r, "quick": quick} for r in out]
 
 
@@ -330,13 +233,16 @@ def summary(rows_: list[dict]) -> list[str]:
     return lines
 
 
+def main(argv: list[str]) -> None:
+    """python -m experiments.bench.fast_cnn [conv|maps|all] [quick]: the rows, summarised (nothing written)."""
+    which = argv[0] if argv else "all"
+    quick = "quick" in argv
+    pin(1)
+    fns = {"conv": conv_rows, "maps": map_rows}
+    print("\n".join(summary(fns[which](quick, 5) if which in fns else rows(quick))))
+
+
 if __name__ == "__main__":
     import sys
 
-    which = sys.argv[1] if len(sys.argv) > 1 else "all"
-    quick = "quick" in sys.argv
-    pin(1)
-    fns = {"conv": conv_rows, "maps": map_rows, "epochs": epoch_rows}
-    got = memory_rows() if which == "memory" else (
-        fns[which](quick, 5) if which in fns else rows(quick))
-    print("\n".join(summary(got)))
+    main(sys.argv[1:])

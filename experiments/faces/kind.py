@@ -73,18 +73,20 @@ RUN_KEYS = {
              "margin softmax)", one_of(HEADS)),
     "cosface_scale": (float, "head cosface: scale s of the margin softmax", positive),
     "cosface_margin": (float, "head cosface: margin m of the margin softmax", at_least(0.0)),
+    "path": (str, "cnn, mlp: the NumPy layers that train and evaluate: reference (reference/) or fast "
+             "(experiments/engines/fast, proven against it in tests/test_fast_cnn.py)", one_of(("reference", "fast"))),
 }
 DEFAULTS = {
     "dataset": "orl", "task": "identify", "method": "cnn", "split": "random", "k": 5, "folds": 5, "downsample": 4,
     "channels": [16, 32, 64], "embed": 0, "mlp_hidden": [256], "dropout": 0.5, "epochs": 100, "batch_size": 20,
     "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4, "schedule": "cosine", "max_shift": 3,
     "flip": True, "dtype": "float32", "pca_components": 50, "mirror_embedding": False, "quick": False,
-    "head": "softmax", "cosface_scale": 30.0, "cosface_margin": 0.35,
+    "head": "softmax", "cosface_scale": 30.0, "cosface_margin": 0.35, "path": "reference",
 }
 # the settings of one head only (key -> its head)
 HEAD_KEYS = {"cosface_scale": "cosface", "cosface_margin": "cosface"}
 # settings added after runs were recorded -> the value those runs had (left out of their identity)
-FROZEN = {"head": "softmax"}
+FROZEN = {"head": "softmax", "path": "reference"}
 QUICK = {"epochs": 2, "quick": True}
 QUICK_PEOPLE = 10
 
@@ -103,7 +105,9 @@ def check(where: str, out: dict) -> None:
 
 
 def applies(key: str, cfg: dict) -> bool:
-    """A head's own settings exist only in the runs with that head."""
+    """A head's own settings exist only in the runs with that head; the NumPy path only where a network trains."""
+    if key == "path":
+        return cfg["method"] in ("cnn", "mlp")
     return not (key in HEAD_KEYS and HEAD_KEYS[key] != cfg["head"])
 
 
@@ -140,7 +144,10 @@ def face_data(cfg: dict, x: np.ndarray, y: np.ndarray, train: np.ndarray, test: 
 
 
 def numpy_engine(cfg: dict, seed: int, data: ImageData) -> NumpyFaces:
-    model = network(cfg, data.X_train.shape[1:], int(data.y_train.max()) + 1)
+    """The NumPy engine of a network run, its layers on the run's path (reference or fast)."""
+    from experiments.engines.fast import on_path
+
+    model = on_path(network(cfg, data.X_train.shape[1:], int(data.y_train.max()) + 1), cfg.get("path", "reference"))
     params, state = model.init(np.random.default_rng([seed, 0]), np.dtype(cfg["dtype"]))
     return NumpyFaces(model, params, state, data, recipe(cfg, seed))
 
@@ -254,7 +261,8 @@ def execute(spec, out, *, progress: bool = False) -> list[dict]:
 KIND = Kind(name="faces", table=TABLE, run_keys=RUN_KEYS, defaults=DEFAULTS, execute=execute, check=check,
             quick_settings=QUICK, frozen=FROZEN, applies=applies, reports={"faces": "experiments.faces.report:report"},
             metrics=("accuracy", "eer", "auc", "final_train_loss"),
-            bench=("experiments.faces.bench:rows",), equivalence=("experiments.faces.equivalence:rows",),
+            bench=("experiments.faces.bench:rows", "experiments.faces.bench_fast:rows"),
+            equivalence=("experiments.faces.equivalence:rows",),
             cli=("experiments.faces.identify:register",))
 KINDS = (KIND,)
 validate, quick = KIND.validate, KIND.quick

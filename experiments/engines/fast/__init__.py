@@ -3,6 +3,7 @@
     fast(model)        the same model with its convolution, pooling, 2-D batch-norm and ReLU layers
                        replaced by fast twins (same fields, init draws, interface and caches' meaning)
     reference(model)   back to the reference layers (the definition; the torch twins know these)
+    on_path(model, p)  the one or the other, as a run's `path` setting ("reference" or "fast") names it
 
 The reference stays the definition; tests/test_fast_cnn.py proves every fast layer against it
 (forward and backward, float64 to 1e-12 relative, float32 within rounding) and whole trainings step
@@ -45,6 +46,18 @@ def fast(model: seq.Sequential) -> seq.Sequential:
     """The fast twin of a reference Sequential model (layers without a fast twin are kept as they are)."""
     layers = tuple(convert(layer, FAST_LAYERS) if has_fast_twin(layer) else layer for layer in model.layers)
     return seq.Sequential(layers, model.loss)
+
+
+def is_fast(model: seq.Sequential) -> bool:
+    """Whether any layer of the model is a fast twin."""
+    return any(type(layer) in REFERENCE_LAYERS for layer in model.layers)
+
+
+def on_path(model: seq.Sequential, path: str) -> seq.Sequential:
+    """The model on the NumPy path a run setting names: "reference" (as defined) or "fast"."""
+    if path not in ("reference", "fast"):
+        raise ValueError(f"unknown NumPy path {path!r}; known: reference, fast")
+    return fast(model) if path == "fast" else reference(model)
 
 
 def reference(model: seq.Sequential) -> seq.Sequential:
