@@ -294,3 +294,18 @@ def test_faces_engine_on_the_fast_path_steps_with_its_torch_twin():
         ln, lt, worst = lockstep_epoch(ne, te, order_for(0, epoch, 16), epoch)
         assert abs(ln - lt) <= 1e-12 * max(1.0, abs(ln)) and worst <= 1e-12
     assert max(differences(ne, te)) <= 1e-12 and ne.accuracy() == te.accuracy()
+
+
+def test_bench_rows_time_three_implementations_and_report_the_peak_share(monkeypatch):
+    from experiments.bench import fast_cnn
+
+    monkeypatch.setattr(fast_cnn, "CONV_SHAPES", fast_cnn.CONV_SHAPES[1:2])
+    monkeypatch.setattr(fast_cnn, "MAP_SHAPES", fast_cnn.MAP_SHAPES[1:2])
+    rows = fast_cnn.rows(quick=True, repeats=1)
+    assert len(rows) == 2 * 3 * (1 + 2)  # dtypes x implementations x (conv, max pool, batch norm)
+    assert {r["impl"] for r in rows} == {"fast", "numpy-reference", "torch"} and all(r["median_s"] > 0 for r in rows)
+    conv = [r for r in rows if "conv" in r["benchmark"]]
+    assert all(r["gflops"] > 0 and r["gemm_peak_gflops"] > 0 and r["peak_share"] == r["gflops"] / r["gemm_peak_gflops"]
+               for r in conv)
+    assert all("fast/torch = " in r["notes"] and "fast/reference = " in r["notes"] for r in rows)
+    assert len(fast_cnn.summary(rows)) == 2 * 3

@@ -18,7 +18,7 @@ class ReLU(seq.Activation):
     """reference.sequential.Activation("relu") without the cast of the derivative to a float array."""
 
     def apply(self, s):
-        return np.maximum(s, 0), s
+        return np.maximum(s, s.dtype.type(0)), s
 
     def apply_backward(self, dx, s):
         return kernels.relu_backward(dx, s), {}
