@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_conv import conv_cases  # the random geometries of the reference's own tests
 
 from experiments.engines.fast import fast, reference
 from experiments.equivalence import cases as eq
@@ -87,17 +88,6 @@ def conv_layer(case: ConvCase, dtype, seed: int = 0):
 def test_conv_equals_the_reference_on_the_equivalence_cases(case, dtype, layout):
     layer, x, params, ds = conv_layer(case, dtype)
     assert_conv(both(layer, x, params, {}, ds, layout), case, dtype)
-
-
-@st.composite
-def conv_cases(draw):
-    k = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
-    s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    pad = tuple(draw(st.integers(0, 2)) for _ in range(4))
-    H = draw(st.integers(max(1, k[0] - pad[0] - pad[1]), k[0] + 6))
-    W = draw(st.integers(max(1, k[1] - pad[2] - pad[3]), k[1] + 6))
-    return ConvCase(N=draw(st.sampled_from([1, 2, 5])), c_in=draw(st.sampled_from([1, 3, 4])),
-                    c_out=draw(st.sampled_from([1, 2, 5])), H=H, W=W, kernel=k, stride=s, padding=pad)
 
 
 @settings(max_examples=40, deadline=None)
