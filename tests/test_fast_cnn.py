@@ -8,9 +8,9 @@ Tolerances: convolution (but for dE/dK), pooling and ReLU do the reference's ari
 order, so they must give the same bits (float64 and float32); dE/dK (a matrix product in the other
 orientation) and batch norm (per-channel sums in another order) add in another order, so float64 within
 1e-12 of the largest value and float32 within assert_close's rtol 1.3e-6 x sqrt(n) of it (n terms per sum:
-N H_out W_out for dE/dK, the m values of a channel for batch norm). Whole trainings, float64, step for
-step from the same weights and batches: LeNet 200 SGD steps on MNIST and the orl-faces CNN 200 Nesterov
-steps on ORL, the largest parameter difference after every step within 1e-12.
+N H_out W_out for dE/dK, the m values of a channel for batch norm). Whole trainings step for step from the
+same weights and batches: LeNet 200 SGD steps on MNIST and the orl-faces CNN 200 Nesterov steps on ORL,
+the largest parameter difference after every step within 1e-12 in float64 (float32: see TRAJECTORY).
 """
 
 from __future__ import annotations
@@ -208,30 +208,41 @@ def lockstep(model, params, state, optimizer, batches, lr: float) -> list[float]
     return worst
 
 
-def test_lenet_trains_step_for_step_as_the_reference(mnist):
+# Trajectories: float64 within 1e-12 at every step (measured: LeNet 6e-16, the face CNN 3e-14 after 200 steps);
+# float32 within assert_close's atol 1e-5 (measured: LeNet 3.4e-7 after 200 steps, the face CNN 2.7e-6 after 40).
+# The face CNN in float32 is followed for 40 steps only: at about step 50 a rounding difference decides a
+# pooling maximum or a ReLU sign the other way, and from then on the two runs differ as the reference and its
+# torch twin do in float32 (results/orl_faces.csv, twin-float32: 0.32 after 1,000 steps), statistically alike.
+TRAJECTORY = {np.float64: (1e-12, 200), np.float32: (1e-5, 40)}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+def test_lenet_trains_step_for_step_as_the_reference(mnist, dtype):
     from reference import optim
 
-    X = (mnist.train_x[:200 * 16].reshape(-1, 1, 28, 28) / 255.0 - 0.13) / 0.31
+    X = ((mnist.train_x[:200 * 16].reshape(-1, 1, 28, 28) / 255.0 - 0.13) / 0.31).astype(dtype)
     y = mnist.train_y[:200 * 16]
     model = seq.lenet()
-    params, state = model.init(0, np.float64)
+    params, state = model.init(0, dtype)
     batches = [(X[i:i + 16], y[i:i + 16]) for i in range(0, len(y), 16)]
     worst = lockstep(model, params, state, optim.SGD(), batches, 0.05)
-    assert len(worst) == 200 and max(worst) <= 1e-12, max(worst)
+    assert len(worst) == 200 and max(worst) <= TRAJECTORY[dtype][0], max(worst)
 
 
-def test_face_cnn_trains_step_for_step_as_the_reference():
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+def test_face_cnn_trains_step_for_step_as_the_reference(dtype):
     from experiments.config import get_experiment
     from experiments.faces import kind
     from experiments.train import order_for
 
-    cfg = {**get_experiment("orl-faces").runs["base"], "dtype": "float64"}
+    bound, steps = TRAJECTORY[dtype]
+    cfg = {**get_experiment("orl-faces").runs["base"], "dtype": np.dtype(dtype).name}
     x, y = kind.load_faces(cfg)
     train, test = kind.identification_indices(cfg, y, 0)
     engine = kind.numpy_engine(cfg, 0, kind.face_data(cfg, x, y, train, test))
     batches = [(xb, yb) for e in range(1, 21) for xb, yb, _ in engine.batches(order_for(0, e, len(train)), e)]
-    worst = lockstep(engine.model, engine.params, engine.state, engine.optimizer, batches, engine.lr_at(1))
-    assert len(worst) == 200 and max(worst) <= 1e-12, max(worst)
+    worst = lockstep(engine.model, engine.params, engine.state, engine.optimizer, batches[:steps], engine.lr_at(1))
+    assert len(worst) == steps and max(worst) <= bound, max(worst)
     assert cs.output_shape((28, 23), (3, 3), (1, 1, 1, 1), (1, 1)) == (28, 23)  # the padded 3x3 convs keep the size
 
 
