@@ -3,10 +3,10 @@
 Forward and backward are the reference's: X_col = im2col(x') (c_in k_h k_w, H_out W_out N),
 S = K_mat X_col + b, dE/dK = dS X_col^T, dE/db = row sums of dS, dE/dx = col2im(K_mat^T dS).
 What changes:
-- for a shallow GEMM (c_in k_h k_w < 64, first layers) X_col is built and multiplied a block of output
-  rows at a time (a block stays in the L2 cache for its GEMM; LeNet's whole first X_col at batch 64,
-  3.7 MB, does not), and the backward pass builds the blocks again from x' for dE/dK rather than keeping
-  X_col; deeper layers build X_col whole and keep it, as the reference does;
+- for a shallow GEMM (c_in k_h k_w < 64, first layers) or an X_col over 16 MiB, X_col is built and
+  multiplied a block of output rows at a time (a block stays in the L2 cache for its GEMM; LeNet's whole
+  first X_col at batch 64, 3.7 MB, does not), and the backward pass builds the blocks again from x' for
+  dE/dK rather than keeping X_col; other layers build X_col whole and keep it, as the reference does;
 - dE/dK is computed as (X_col dS^T)^T, which OpenBLAS runs faster; it (and s when built in blocks)
   equals the reference's to rounding; dE/db and dE/dx are the reference's bits;
 - the output is S's memory itself, returned as an NCHW view of (c_out, H_out, W_out, N) (layout.py),
@@ -61,14 +61,20 @@ def padded(x: np.ndarray, p) -> np.ndarray:
 
 BLOCK_BYTES = 1 << 18  # an im2col block of this size stays in the L2 cache beside its GEMM (1 MiB per core here)
 SHALLOW = 64  # GEMMs of depth c_in k_h k_w below this are bound by reading X_col, so X_col is built in blocks
+LARGE = 1 << 24  # and so is an X_col of more bytes than this (it would be written to memory and read back)
 
 
 def row_blocks(out_hw, N: int, depth: int, itemsize: int) -> list[tuple[int, int]]:
-    """Ranges of output rows u: all rows at once for a deep GEMM, else blocks of X_col of at most BLOCK_BYTES.
+    """Ranges of output rows u: all rows at once for a deep GEMM on a moderate X_col, else blocks of X_col of
+    at most BLOCK_BYTES.
 
-    Measured (float32, interleaved): blocks take LeNet's first layer (depth 25, batch 64) from 1.2 to 0.6 ms
-    and the face CNN's first (depth 9) from 0.32 to 0.19 ms; at depths 144 to 288 they gained nothing."""
-    step = out_hw[0] if depth >= SHALLOW else max(1, BLOCK_BYTES // (depth * out_hw[1] * N * itemsize))
+    Measured (float32, minimum of interleaved repeats): blocks take LeNet's first layer (depth 25, batch 64)
+    from 1.2 to 0.6 ms and the face CNN's first (depth 9) from 0.32 to 0.19 ms; at depths 144 to 288 on
+    X_cols of 0.2 to 3.3 MB they gained nothing; on the 47 MB X_col of 16->32 3x3 at 56x46, batch 32, forward
+    and backward went from 136 to 111 ms."""
+    row_bytes = depth * out_hw[1] * N * itemsize
+    whole = depth >= SHALLOW and row_bytes * out_hw[0] <= LARGE
+    step = out_hw[0] if whole else max(1, BLOCK_BYTES // row_bytes)
     return [(u, min(u + step, out_hw[0])) for u in range(0, out_hw[0], step)]
 
 
