@@ -2,10 +2,15 @@
 PyTorch twin; `python -m experiments equivalence` writes the rows to results/equivalence.csv.
 
     check.py         one check: forward, backward with a random upstream gradient, central differences
-    cases.py         the layer cases, one line each (activations, losses, convolution, pooling, flatten)
+    cases.py         the layer table, one line per case (every layer of framework/layers.py TWINS), and
+                     the functions that are no layer: the sign activation, the losses (CosFace's too)
+    layer_check.py   how a case line becomes rows: data, random parameters and state, ours, the twin,
+                     central differences, tolerances
+    names.py         the rows' names derived from a case line (and the formats of older rows)
     mlp.py           the study's MLP (W[l] layout) against its twin
-    layers.py        batch normalisation, dropout and the optimizers (SGD, Adam, AdamW, schedules)
-    cosface.py       L2 normalisation, the cosine layer and the additive-margin softmax loss (CosFace)
+    layers.py        a model with batch normalisation and dropout, running statistics over 50 steps,
+                     the optimizers (SGD, Adam, AdamW, schedules)
+    metric_heads.py  the metric-learning losses: ArcFace's additive angular margin, the batch-hard triplet loss
 
 The experiment families add their own rows through their kinds (Kind.equivalence_rows: whole networks
 on their data, training trajectories) and extra tables (Kind.equivalence_tables).
@@ -15,12 +20,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from experiments.equivalence import cases, cosface, layers, mlp
+from experiments.equivalence import cases, layers, metric_heads, mlp
 from experiments.kinds import registry
 from experiments.outputs import Outputs, ad_hoc, official
 from experiments.provenance import command_line, stamp, write_csv_atomic
 
-CORE = (cases, mlp, layers, cosface)
+CORE = (cases, mlp, layers, metric_heads)
 TABLE = "equivalence"
 SEEDING = ("component rows: inputs from numpy.random.default_rng with the fixed per-case seeds of "
            "experiments/equivalence/; trajectory rows: the seed column")
