@@ -23,7 +23,7 @@ from test_conv import conv_cases  # the random geometries of the reference's own
 
 from experiments.engines.fast import fast, reference
 from experiments.equivalence import cases as eq
-from experiments.equivalence import layers as eql
+from experiments.equivalence import layer_check as lc
 from experiments.equivalence.cases import ConvCase, PoolCase
 from reference import conv_shapes as cs
 from reference import sequential as seq
@@ -163,17 +163,40 @@ def test_relu_equals_the_reference_at_the_kink():
         assert_same_bits(both(seq.Activation("relu"), s, {}, {}, dy, layout))
 
 
-BN_CASES = [c for c in eql.layer_cases() if type(c.layer) is seq.BatchNorm2d and c.layer.affine]
+BN_CASES = [c for c in eq.LAYER_CASES if type(c.layer) is seq.BatchNorm2d and c.layer.affine]
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("case", BN_CASES, ids=lambda c: c.name)
 def test_batchnorm_matches_the_reference(case, dtype, layout):
-    x, params, state, dy, seed = eql.case_data(case, dtype)
-    got = both(case.layer, x, params, state, dy, layout, case.train, seed)
+    x, params, state, dy, seed = lc.case_data(case, dtype)
+    got = both(case.layer, x, params, state, dy, layout, case.mode, seed)
     m = x.size // x.shape[1]
     assert_close_to(got, lambda q: rounding(dtype, m))
+
+
+@pytest.mark.parametrize("layer, shape", [
+    (seq.Conv2d(3, 2, (3, 2), (2, 1), (1, 0, 0, 1)), (0, 3, 5, 4)),
+    (seq.MaxPool2d((3, 2), (2, 1), (1, 1)), (0, 2, 5, 4)),
+    (seq.BatchNorm2d(2), (0, 2, 3, 4)),
+], ids=["conv", "maxpool", "batchnorm"])
+def test_an_empty_batch_goes_through_as_in_the_reference(layer, shape):
+    rng = np.random.default_rng(0)
+    params, state = layer.init(rng, np.float64)
+    params = {k: rng.normal(size=v.shape) for k, v in params.items()}
+    y = layer.forward(np.zeros(shape), params, state, train=True)[0]
+    assert_same_bits(both(layer, np.zeros(shape), params, state, np.zeros(y.shape), "nchw"))
+
+
+def test_fast_layers_refuse_what_the_reference_refuses():
+    f = fast(seq.Sequential((seq.BatchNorm2d(2, eps=-1e-5), seq.Activation("relu")))).layers
+    params, state = f[0].init(None, np.float64)
+    with pytest.raises(ValueError, match="eps must be non-negative, got eps = -1e-05"):
+        f[0].forward(np.ones((2, 2, 3, 3)), params, state, train=False)
+    y, s, _ = f[1].forward(np.ones((2, 3)), {}, {}, train=True)
+    with pytest.raises(TypeError, match="upstream gradient is float32, expected float64"):
+        f[1].backward(np.ones((2, 3), np.float32), s)
 
 
 def test_fast_keeps_the_model_and_reference_undoes_it():

@@ -11,6 +11,7 @@ import numpy as np
 
 from experiments.engines.fast import kernels
 from reference import sequential as seq
+from reference.checks import require_upstream
 
 
 @dataclass(frozen=True)
@@ -21,4 +22,5 @@ class ReLU(seq.Activation):
         return np.maximum(s, s.dtype.type(0)), s
 
     def apply_backward(self, dx, s):
+        require_upstream(dx, s.shape, s.dtype, self.name)
         return kernels.relu_backward(dx, s), {}

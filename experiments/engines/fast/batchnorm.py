@@ -13,6 +13,7 @@ Layers without affine parameters stay on the reference path (fast.py does not re
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -24,23 +25,31 @@ from reference.checks import require_upstream
 
 
 def statistics(x2: np.ndarray, eps: float, shape, name: str):
-    """(mu, biased var, x - mu) of the (C, m) rows; the reference's refusals of m = 1 and eps <= 0."""
+    """(mu, biased var, x - mu) of the (C, m) rows, m >= 1; the reference's refusal of m = 1."""
     m = x2.shape[1]
-    if m <= 1:
+    if m == 1:
         raise ValueError(f"{name}: expected more than 1 value per channel when training, got input of shape "
                          f"{shape} ({m} value per channel)")
-    if not eps > 0:
-        raise ValueError(f"{name}: eps must be positive during training, got eps = {eps}")
     mu = x2.sum(axis=1) / m
     xc = x2 - mu[:, None]
     return mu, np.einsum("cm,cm->c", xc, xc) / m, xc
 
 
+class Delegated(NamedTuple):
+    """The cache of a pass the reference layer made (an empty batch: nothing to speed up)."""
+
+    cache: tuple
+
+
 def forward(layer, x, params, state, train: bool):
     """(y as an NCHW view of channel-major memory, cache, state) of a BatchNorm2d layer with affine params."""
     bn.check_input(x, layer.num_features, layer.input_ndims, layer.name)
-    x2 = rows(x)
     batch_stats = train or not layer.track_running_stats
+    bn.require_eps(layer.eps, batch_stats, layer.name)
+    if x.size == 0:  # PyTorch's empty-batch rules, as the reference implements them
+        y, cache, state = seq.BatchNorm2d.forward(layer, x, params, state, train=train)
+        return y, Delegated(cache), state
+    x2 = rows(x)
     if batch_stats:
         mu, var, xc = statistics(x2, layer.eps, x.shape, layer.name)
         if train and layer.track_running_stats:
@@ -55,6 +64,8 @@ def forward(layer, x, params, state, train: bool):
 
 def backward(dy, cache):
     """(dE/dx as an NCHW view, {"gamma", "beta"})."""
+    if isinstance(cache, Delegated):
+        return bn.backward(dy, cache.cache)
     xhat, inv_std, gamma, batch_stats, shape, name = cache
     require_upstream(dy, shape, xhat.dtype, name)
     dy2 = rows(dy)

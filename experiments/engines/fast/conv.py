@@ -72,7 +72,7 @@ def row_blocks(out_hw, N: int, depth: int, itemsize: int) -> list[tuple[int, int
     from 1.2 to 0.6 ms and the face CNN's first (depth 9) from 0.32 to 0.19 ms; at depths 144 to 288 on
     X_cols of 0.2 to 3.3 MB they gained nothing; on the 47 MB X_col of 16->32 3x3 at 56x46, batch 32, forward
     and backward went from 136 to 111 ms."""
-    row_bytes = depth * out_hw[1] * N * itemsize
+    row_bytes = max(1, depth * out_hw[1] * N * itemsize)  # an empty batch (N = 0) has empty rows
     whole = depth >= SHALLOW and row_bytes * out_hw[0] <= LARGE
     step = out_hw[0] if whole else max(1, BLOCK_BYTES // row_bytes)
     return [(u, min(u + step, out_hw[0])) for u in range(0, out_hw[0], step)]
