@@ -190,6 +190,14 @@ def test_an_empty_batch_goes_through_as_in_the_reference(layer, shape):
 
 
 def test_fast_layers_refuse_what_the_reference_refuses():
+    conv = fast(seq.Sequential((seq.Conv2d(3, 2, 3),))).layers[0]
+    params, _ = conv.init(np.random.default_rng(0), np.float64)
+    conv.forward(np.ones((1, 3, 5, 5)), params, {}, train=True)  # a valid geometry, cached
+    with pytest.raises(ValueError, match="input has 2 channels but the kernel expects 3"):
+        conv.forward(np.ones((1, 2, 5, 5)), params, {}, train=True)
+    with pytest.raises(ValueError, match="padding must be an int"):
+        fast(seq.Sequential((seq.Conv2d(3, 2, 3, padding=[1, 2, 3]),))).layers[0].forward(
+            np.ones((1, 3, 5, 5)), params, {}, train=True)
     f = fast(seq.Sequential((seq.BatchNorm2d(2, eps=-1e-5), seq.Activation("relu")))).layers
     params, state = f[0].init(None, np.float64)
     with pytest.raises(ValueError, match="eps must be non-negative, got eps = -1e-05"):

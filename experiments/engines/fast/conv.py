@@ -6,7 +6,9 @@ What changes:
 - for a shallow GEMM (c_in k_h k_w < 64, first layers) or an X_col over 16 MiB, X_col is built and
   multiplied a block of output rows at a time (a block stays in the L2 cache for its GEMM; LeNet's whole
   first X_col at batch 64, 3.7 MB, does not), and the backward pass builds the blocks again from x' for
-  dE/dK rather than keeping X_col; other layers build X_col whole and keep it, as the reference does;
+  dE/dK rather than keeping X_col (the cache holds x', which is x's own memory when x is channel-major and
+  unpadded, as the reference's ReLU holds its input); other layers build X_col whole and keep it, as the
+  reference does;
 - dE/dK is computed as (X_col dS^T)^T, which OpenBLAS runs faster; it (and s when built in blocks)
   equals the reference's to rounding; dE/db and dE/dx are the reference's bits;
 - the output is S's memory itself, returned as an NCHW view of (c_out, H_out, W_out, N) (layout.py),
@@ -38,14 +40,14 @@ def cached(validate, *args):
     Arrays enter the key by shape and dtype; a call the key cannot describe (a non-array, an unhashable
     setting) is validated every time, so the reference's errors are raised as the reference raises them.
     """
+    key = (validate,) + tuple((a.shape, a.dtype) if isinstance(a, np.ndarray) else a for a in args)
     try:
-        key = (validate,) + tuple((a.shape, a.dtype) if isinstance(a, np.ndarray) else a for a in args)
-        return _CHECKED[key]
-    except KeyError:
-        _CHECKED[key] = g = validate(*args)
-        return g
+        geometry = _CHECKED.get(key)
     except TypeError:
         return validate(*args)
+    if geometry is None:
+        geometry = _CHECKED[key] = validate(*args)
+    return geometry
 
 
 def padded(x: np.ndarray, p) -> np.ndarray:
