@@ -18,7 +18,7 @@ TIERS = {
     "unit": ("test_perceptron", "test_conv", "test_conv_study_examples", "test_pooling", "test_batchnorm",
              "test_dropout", "test_optim", "test_conventions", "test_reproduce_rule"),
     "equivalence": ("test_mlp_equivalence", "test_cnn", "test_trajectory", "test_equivalence_harness",
-                    "test_fast_paths", "test_cosface"),
+                    "test_fast_paths", "test_cosface", "test_fast_cnn", "test_metric_heads"),
 }
 
 

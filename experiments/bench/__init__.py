@@ -2,7 +2,9 @@
 
 Rows come from experiments.mnist.bench_mlp (the study's MLP per SGD step and per epoch),
 experiments.mnist.bench_cnn (convolution layers, LeNet epochs, peak memory), experiments.bench.layers (batch
-normalisation, dropout, an Adam step) and experiments.faces.bench (the face CNN); every path is timed in
+normalisation, dropout, an Adam step), experiments.bench.fast_cnn (the fast CNN path's layers against torch
+eager, with GFLOP/s and the share of the GEMM peak), the families' bench_fast modules (LeNet and face-CNN
+epochs on the fast path) and experiments.faces.bench (the face CNN); every path is timed in
 the same process with one timer (median over repeats) after pinning every library to one thread.
 """
 
@@ -17,13 +19,14 @@ OUT = ROOT / "results" / "bench.csv"
 
 
 def run_bench(quick: bool = False, repeats: int = 7) -> pd.DataFrame:
-    from experiments.bench import layers
+    from experiments.bench import fast_cnn, layers
     from experiments.kinds import registry
     from experiments.threads import pin
 
     pin(1)
     repeats = 2 if quick else repeats
     rows = layers.rows(quick=quick, repeats=repeats)
+    rows += fast_cnn.rows(quick=quick, repeats=repeats)
     for kind in registry().values():
         rows += kind.bench_rows(quick, repeats)
     prov = {"command": command_line(), "seed": SEED, **stamp(), "quick": quick}

@@ -8,5 +8,6 @@
 
 Adapters: the readable NumPy MLP, the compiled MLP (numba, batch size 1), the torch MLP
 (experiments/mnist/mlp_engines.py); the NumPy Sequential model and its torch twin
-(experiments/engines/sequential.py). Each fast path is proven against the readable one in tests/.
+(experiments/engines/sequential.py), the NumPy one on the reference layers or on their fast twins
+(experiments/engines/fast/, a run's `path`). Each fast path is proven against the readable one in tests/.
 """

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from experiments.engines.fast import is_fast
+
 
 @dataclass
 class ImageData:
@@ -66,6 +68,7 @@ class NumpySequential:
     def __init__(self, model, params, state, data: ImageData, optimizer, lr_at: Callable[[int], float],
                  batch_size: int, batch: Callable[[np.ndarray], np.ndarray] | None = None, seed: int = 0):
         self.model, self.data, self.optimizer, self.lr_at, self.batch_size = model, data, optimizer, lr_at, batch_size
+        self.name = "numpy-sequential-fast" if is_fast(model) else "numpy-sequential"  # which NumPy path trains
         self.params = [{k: v.copy() for k, v in p.items()} for p in params]
         self.state = [{k: v.copy() for k, v in s.items()} for s in state]
         self.opt_state = optimizer.init(self.params)

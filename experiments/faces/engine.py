@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from experiments.engines.fast import is_fast, reference
 from experiments.engines.sequential import ImageData, NumpySequential, flatten_nested, max_param_diff
 from experiments.faces.images import shift_flip
 from framework import cnn as twin_cnn
@@ -48,6 +49,7 @@ class NumpyFaces(NumpySequential):
     def __init__(self, model: seq.Sequential, params: list, state: list, data: ImageData, recipe: Recipe):
         super().__init__(model, params, state, data, recipe.optimizer, recipe.lr_at, recipe.batch_size,
                          seed=recipe.seed)
+        self.name = "numpy-fast" if is_fast(model) else "numpy"  # rows record which NumPy path trained
         self.recipe, self._epoch, self.last_caches = recipe, None, None
 
     def generators(self, epoch: int) -> tuple[np.random.Generator, np.random.Generator]:
@@ -103,9 +105,9 @@ class TorchTwinFaces:
 
     def __init__(self, numpy_engine: NumpyFaces):
         ne = numpy_engine
-        self.numpy, self.model = ne, ne.model
-        self.twin = twin_cnn.build_twin(ne.model, ne.params, ne.state)
-        self.loss = twin_cnn.twin_loss(ne.model)
+        self.numpy, self.model = ne, reference(ne.model)  # the twins are of the reference layers
+        self.twin = twin_cnn.build_twin(self.model, ne.params, ne.state)
+        self.loss = twin_cnn.twin_loss(self.model)
         self.opt = torch_optimizer(ne.recipe.optimizer, self.twin, ne.recipe.lr)
         self.scheduler = torch_scheduler(ne.recipe.schedule, self.opt)
 

@@ -90,6 +90,8 @@ RUN_KEYS = {
                        at_least(0.0)),
     "images_per_person": (int, "person-balanced mini-batches of groups of this many images of one person "
                           "(experiments/faces/sampling.py); 0: a plain shuffle", at_least(0)),
+    "path": (str, "cnn, mlp: the NumPy layers that train and evaluate: reference (reference/) or fast "
+             "(experiments/engines/fast, proven against it in tests/test_fast_cnn.py)", one_of(("reference", "fast"))),
 }
 DEFAULTS = {
     "dataset": "orl", "task": "identify", "method": "cnn", "split": "random", "k": 5, "folds": 5, "downsample": 4,
@@ -99,12 +101,13 @@ DEFAULTS = {
     "head": "softmax", "cosface_scale": 30.0, "cosface_margin": 0.35,
     "arcface_scale": 30.0, "arcface_margin": 0.5, "arcface_easy_margin": False,  # ArcMarginProduct's defaults
     "triplet_margin": 0.2, "images_per_person": 0,  # FaceNet's margin on squared unit-embedding distances
+    "path": "reference",
 }
 # the settings of one head only (key -> its head)
 HEAD_KEYS = {"cosface_scale": "cosface", "cosface_margin": "cosface", "arcface_scale": "arcface",
              "arcface_margin": "arcface", "arcface_easy_margin": "arcface", "triplet_margin": "triplet"}
 # settings added after runs were recorded -> the value those runs had (left out of their identity)
-FROZEN = {"head": "softmax", "images_per_person": 0}
+FROZEN = {"head": "softmax", "images_per_person": 0, "path": "reference"}
 QUICK = {"epochs": 2, "quick": True}
 QUICK_PEOPLE = 10
 
@@ -148,7 +151,9 @@ def check_twin_loss(where: str, out: dict) -> None:
 
 
 def applies(key: str, cfg: dict) -> bool:
-    """A head's own settings exist only in the runs with that head."""
+    """A head's own settings exist only in the runs with that head; the NumPy path only where a network trains."""
+    if key == "path":
+        return cfg["method"] in ("cnn", "mlp")
     return not (key in HEAD_KEYS and HEAD_KEYS[key] != cfg["head"])
 
 
@@ -206,9 +211,11 @@ def face_data(cfg: dict, x: np.ndarray, y: np.ndarray, train: np.ndarray, test: 
 
 
 def numpy_engine(cfg: dict, seed: int, data: ImageData) -> NumpyFaces:
+    """The NumPy engine of a network run, its layers on the run's path (reference or fast)."""
+    from experiments.engines.fast import on_path
     from experiments.faces.engine import NumpyFaces
 
-    model = network(cfg, data.X_train.shape[1:], int(data.y_train.max()) + 1)
+    model = on_path(network(cfg, data.X_train.shape[1:], int(data.y_train.max()) + 1), cfg.get("path", "reference"))
     params, state = model.init(np.random.default_rng([seed, 0]), np.dtype(cfg["dtype"]))
     return NumpyFaces(model, params, state, data, recipe(cfg, seed))
 
@@ -333,7 +340,8 @@ def execute(spec, out, *, progress: bool = False) -> list[dict]:
 KIND = Kind(name="faces", table=TABLE, run_keys=RUN_KEYS, defaults=DEFAULTS, execute=execute, check=check,
             quick_settings=QUICK, frozen=FROZEN, applies=applies, reports={"faces": "experiments.faces.report:report"},
             metrics=("accuracy", "eer", "auc", "final_train_loss"),
-            bench=("experiments.faces.bench:rows",), equivalence=("experiments.faces.equivalence:rows",),
+            bench=("experiments.faces.bench:rows", "experiments.faces.bench_fast:rows"),
+            equivalence=("experiments.faces.equivalence:rows",),
             cli=("experiments.faces.identify:register",))
 KINDS = (KIND,)
 validate, quick = KIND.validate, KIND.quick
