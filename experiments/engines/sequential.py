@@ -13,8 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from experiments.engines.fast import is_fast
-
 
 @dataclass
 class ImageData:
@@ -67,6 +65,8 @@ class NumpySequential:
 
     def __init__(self, model, params, state, data: ImageData, optimizer, lr_at: Callable[[int], float],
                  batch_size: int, batch: Callable[[np.ndarray], np.ndarray] | None = None, seed: int = 0):
+        from experiments.engines.fast import is_fast  # numba: imported by a run, not by the CLI through the kinds
+
         self.model, self.data, self.optimizer, self.lr_at, self.batch_size = model, data, optimizer, lr_at, batch_size
         self.name = "numpy-sequential-fast" if is_fast(model) else "numpy-sequential"  # which NumPy path trains
         self.params = [{k: v.copy() for k, v in p.items()} for p in params]

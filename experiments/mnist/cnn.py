@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from experiments.engines.fast import on_path
 from experiments.engines.sequential import SEQUENTIAL_ENGINES, ImageData, max_param_diff
 from experiments.kinds import Kind
 from experiments.schema import at_least, one_of, positive
@@ -73,6 +72,7 @@ def prepare(cfg: dict, mnist) -> ImageData:
 
 def execute(spec, out, *, progress: bool = False) -> list[dict]:
     from experiments.data import load
+    from experiments.engines.fast import on_path  # numba: imported where a run uses it, not by the CLI
     from experiments.train import train
 
     cfg, seed = spec.config, spec.seed
