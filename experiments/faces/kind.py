@@ -73,18 +73,27 @@ RUN_KEYS = {
              "margin softmax)", one_of(HEADS)),
     "cosface_scale": (float, "head cosface: scale s of the margin softmax", positive),
     "cosface_margin": (float, "head cosface: margin m of the margin softmax", at_least(0.0)),
+    # nested model selection (experiments/faces/selection.py) and open-set identification
+    "protocol": (str, "test: train on the training part, score on the test part; validation: score on validation "
+                 "data carved out of the training part (identify: each person's last of its k training images; "
+                 "verify: the next fold's test people), the test part untouched", one_of(splits.PROTOCOLS)),
+    "selected_by": (str, "the selection a final run's settings come from (experiment:group:candidate); empty: none",
+                    lambda v: None),
+    "openset": (bool, "verify: also identify open-set probes against a gallery of the training people (each "
+                "person's first 5 images enrol)", lambda v: None),
 }
 DEFAULTS = {
     "dataset": "orl", "task": "identify", "method": "cnn", "split": "random", "k": 5, "folds": 5, "downsample": 4,
     "channels": [16, 32, 64], "embed": 0, "mlp_hidden": [256], "dropout": 0.5, "epochs": 100, "batch_size": 20,
     "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4, "schedule": "cosine", "max_shift": 3,
     "flip": True, "dtype": "float32", "pca_components": 50, "mirror_embedding": False, "quick": False,
-    "head": "softmax", "cosface_scale": 30.0, "cosface_margin": 0.35,
+    "head": "softmax", "cosface_scale": 30.0, "cosface_margin": 0.35, "protocol": "test", "selected_by": "",
+    "openset": False,
 }
 # the settings of one head only (key -> its head)
 HEAD_KEYS = {"cosface_scale": "cosface", "cosface_margin": "cosface"}
 # settings added after runs were recorded -> the value those runs had (left out of their identity)
-FROZEN = {"head": "softmax"}
+FROZEN = {"head": "softmax", "protocol": "test", "selected_by": "", "openset": False}
 QUICK = {"epochs": 2, "quick": True}
 QUICK_PEOPLE = 10
 
@@ -98,6 +107,11 @@ def check(where: str, out: dict) -> None:
         raise ConfigError(f"{where}: task twin trains the cnn against its torch twin, got method {out['method']!r}")
     if out["method"] == "fisherfaces" and out["k"] < 2:
         raise ConfigError(f"{where}: fisherfaces need at least 2 training images per person, got k = {out['k']}")
+    if out["protocol"] == "validation" and (out["task"] == "twin" or (out["task"] == "identify" and out["k"] < 2)):
+        raise ConfigError(f"{where}: protocol validation needs task identify with k >= 2 (one image validates) or "
+                          f"task verify, got task {out['task']!r}, k = {out['k']}")
+    if out["openset"] and out["task"] != "verify":
+        raise ConfigError(f"{where}: openset identifies the unseen people of task verify, got task {out['task']!r}")
     if out["head"] != "softmax" and out["method"] != "cnn":
         raise ConfigError(f"{where}: head {out['head']!r} is the cnn's output layer, got method {out['method']!r}")
 
@@ -158,8 +172,17 @@ def train_network(spec, out, cfg: dict, data: ImageData, progress: bool) -> tupl
 
 
 def identification_indices(cfg: dict, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) of the run's protocol: under "validation", (train, validation) out of the k training images."""
     train, test = splits.identification(y, cfg["split"], seed)
-    return splits.first_k(train, y, cfg["k"]), test
+    train = splits.first_k(train, y, cfg["k"])
+    return splits.identification_validation(train, y) if cfg.get("protocol") == "validation" else (train, test)
+
+
+def verification_indices(cfg: dict, y: np.ndarray, fold: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) people's images of the fold; under "validation", (train, validation) out of its training people."""
+    if cfg.get("protocol") == "validation":
+        return splits.verification_validation(y, fold, cfg["folds"])
+    return splits.verification(y, fold, cfg["folds"])
 
 
 def identify(spec, out, cfg: dict, progress: bool) -> list[dict]:
@@ -182,34 +205,61 @@ def identify(spec, out, cfg: dict, progress: bool) -> list[dict]:
              "n_test": len(test), "seconds": seconds, "predictions": out.shown(path)}]
 
 
+def cnn_embedder(engine: NumpyFaces, cfg: dict, x: np.ndarray, train: np.ndarray):
+    """indices -> the trained CNN's embeddings of those faces (standardised as in training; with
+    mirror_embedding, the sum of the face's and its mirror image's embeddings)."""
+    mean, std = images.standardiser(x[train])
+    embedder = models.embedding_model(engine.model)
+
+    def embed(idx: np.ndarray) -> np.ndarray:
+        faces = ((x[idx] - mean) / std).astype(cfg["dtype"])
+        e = engine.logits(faces, embedder)
+        return e + engine.logits(np.ascontiguousarray(faces[..., ::-1]), embedder) if cfg["mirror_embedding"] else e
+    return embed
+
+
+def embedding_function(spec, out, cfg: dict, x, y, train, test, progress: bool):
+    """(indices -> embeddings, result columns) of the run's method, fitted on the training people."""
+    if cfg["method"] == "cnn":
+        data = face_data(cfg, x, y, train, test)
+        data = ImageData(data.X_train, data.y_train, data.X_test[:0], data.y_test[:0])  # no identities to test
+        engine, result = train_network(spec, out, cfg, data, progress)
+        return cnn_embedder(engine, cfg, x, train), result
+    _, _, pipe = baselines.fit_predict(cfg["method"], x[train], y[train], x[train[:1]], cfg["pca_components"])
+    return (lambda idx: baselines.features(pipe, x[idx].reshape(len(idx), -1))), {"engine": "scikit-learn",
+                                                                                  "status": "ok"}
+
+
+def open_set(spec, out, embed, y: np.ndarray, train: np.ndarray, test: np.ndarray) -> dict:
+    """The open-set probes of the run: its training people enrol their first 5 images; their other images
+    (known) and the test people's images (unknown) probe. Each probe's best gallery match goes to a file."""
+    gallery, known = splits.gallery_probes(train, y)
+    probes = np.concatenate([known, test])
+    best, match = metrics.best_matches(embed(gallery), y[gallery], embed(probes))
+    path = out.curves(spec.experiment) / f"{spec.variant}__{spec.run_id}__probes.csv"
+    write_csv_atomic(pd.DataFrame({"image": probes, "label": y[probes], "known": np.isin(probes, known),
+                                   "best_score": best, "best_label": match}), path)
+    return {"gallery_size": len(gallery), "probes_known": len(known), "probes_unknown": len(test),
+            "probes": out.shown(path)}
+
+
 def verify(spec, out, cfg: dict, progress: bool) -> list[dict]:
     x, y = load_faces(cfg)
     folds = cfg["folds"]
     if spec.seed >= folds:
         raise ConfigError(f"{spec.label}: task verify takes the fold as its seed, 0..{folds - 1}, got {spec.seed}")
-    train, test = splits.verification(y, spec.seed, folds)
+    train, test = verification_indices(cfg, y, spec.seed)
     t0 = time.perf_counter()
-    if cfg["method"] == "cnn":
-        data = face_data(cfg, x, y, train, test)
-        data = ImageData(data.X_train, data.y_train, data.X_test[:0], data.y_test[:0])  # no identities to test
-        engine, result = train_network(spec, out, cfg, data, progress)
-        mean, std = images.standardiser(x[train])
-        faces = ((x[test] - mean) / std).astype(cfg["dtype"])
-        embedder = models.embedding_model(engine.model)
-        embedded = engine.logits(faces, embedder)
-        if cfg["mirror_embedding"]:
-            embedded = embedded + engine.logits(np.ascontiguousarray(faces[..., ::-1]), embedder)
-    else:
-        _, _, pipe = baselines.fit_predict(cfg["method"], x[train], y[train], x[train[:1]], cfg["pca_components"])
-        embedded = baselines.features(pipe, x[test].reshape(len(test), -1))
-        result = {"engine": "scikit-learn", "status": "ok"}
+    embed, result = embedding_function(spec, out, cfg, x, y, train, test, progress)
+    embedded = embed(test)
     seconds = time.perf_counter() - t0
     i, j, score, same = metrics.pair_scores(embedded, y[test])
     path = out.curves(spec.experiment) / f"{spec.variant}__{spec.run_id}__pairs.csv"
     write_csv_atomic(pd.DataFrame({"i": test[i], "j": test[j], "score": score, "same": same}), path)
+    extra = open_set(spec, out, embed, y, train, test) if cfg.get("openset") else {}
     return [{**result, "impl": "numpy" if cfg["method"] == "cnn" else "scikit-learn",
              **metrics.verification(score, same), "fold": spec.seed, "n_train": len(train), "n_test": len(test),
-             "seconds": seconds, "pairs": out.shown(path)}]
+             "seconds": seconds, "pairs": out.shown(path), **extra}]
 
 
 def lockstep(cfg: dict, seed: int) -> tuple[NumpyFaces, TorchTwinFaces, list[dict], float]:
@@ -252,7 +302,8 @@ def execute(spec, out, *, progress: bool = False) -> list[dict]:
 
 
 KIND = Kind(name="faces", table=TABLE, run_keys=RUN_KEYS, defaults=DEFAULTS, execute=execute, check=check,
-            quick_settings=QUICK, frozen=FROZEN, applies=applies, reports={"faces": "experiments.faces.report:report"},
+            quick_settings=QUICK, frozen=FROZEN, applies=applies, reports={"faces": "experiments.faces.report:report",
+                                                                 "selection": "experiments.faces.selection:report"},
             metrics=("accuracy", "eer", "auc", "final_train_loss"),
             bench=("experiments.faces.bench:rows",), equivalence=("experiments.faces.equivalence:rows",),
             cli=("experiments.faces.identify:register",))
