@@ -189,6 +189,7 @@ def test_quick_nested_selection_final_runs_and_open_set_through_the_cli(tmp_path
     assert nested.loc["identify-cnn", "runs"] == 2 and nested.loc["verify-cnn", "runs"] == 2
     opened = pd.read_csv(tmp_path / "orl_openset.csv", dtype={"fold": str})
     assert len(opened) == 2 * 3 * 2  # cnn and eigenfaces: folds 0, 1 and pooled, FAR 1% and 10%
+    assert set(opened["method"]) == {"verify-cnn", "verify-eigenfaces"}  # one method however the folds chose
     assert opened[["test_far", "dir", "validation_far"]].apply(lambda c: c.between(0, 1)).all().all()
     folds = opened[opened["fold"] != "pooled"]
     assert (folds["validation_far"] <= folds["target_far"] + 1e-12).all()  # calibrated on the validation people

@@ -47,8 +47,10 @@ def probes(out, path: str) -> pd.DataFrame:
 
 
 def method_name(row: pd.Series) -> str:
-    res = f"{112 // int(row['downsample'])}x{92 // int(row['downsample'])}"
-    return f"{row['method']} {res}" if row["method"] != "cnn" else f"cnn {row.get('head', 'softmax')} {res}"
+    """A nested run's selection group (its folds may have chosen different settings), else method and input."""
+    if isinstance(row.get("selected_by"), str) and row["selected_by"]:
+        return row["selected_by"].split(":")[1]
+    return f"{row['method']} {112 // int(row['downsample'])}x{92 // int(row['downsample'])}"
 
 
 def fold_rows(test: pd.DataFrame, calib: pd.DataFrame) -> list[dict]:
