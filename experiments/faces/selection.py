@@ -98,6 +98,7 @@ def selection_table(exp, rows: pd.DataFrame, source: str) -> pd.DataFrame:
     means["best_mean"] = np.where(means["metric"] == "eer", means["validation_score"] == best.transform("min"),
                                   means["validation_score"] == best.transform("max"))
     table = pd.concat([table, means], ignore_index=True)
+    table[["times_chosen", "seeds"]] = table[["times_chosen", "seeds"]].astype("Int64")  # empty on the seed rows
     settings = {c: {k: exp.runs[c].get(k, "") for k in exp.varied} for c in exp.runs}
     table = table.assign(**{k: [settings[c][k] for c in table["candidate"]] for k in exp.varied})
     return table.assign(**of_runs(rows, source))
