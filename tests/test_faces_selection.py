@@ -195,3 +195,20 @@ def test_quick_nested_selection_final_runs_and_open_set_through_the_cli(tmp_path
     assert (folds["validation_far"] <= folds["target_far"] + 1e-12).all()  # calibrated on the validation people
     assert (tmp_path / "orl_openset.png").stat().st_size > 0
     assert (table.stat().st_mtime if table.exists() else 0) == before
+
+
+def test_quick_open_set_with_known_probes_never_trained_on(tmp_path):
+    """orl-openset --quick through the CLI: the networks and PCA learn from the enrolled images only (n_train is
+    the gallery), each final run is calibrated by its validation twin, and the table is written."""
+    from experiments import cli
+
+    variants = ["base", "eigenfaces-calibration", "cnn-folds1-4", "cnn-folds1-4-calibration"]
+    argv = ["run", "orl-openset", "--quick", "--seeds", "1", "--variants", *variants, "--out", str(tmp_path)]
+    assert cli.main(argv) == 0
+    runs = pd.read_csv(tmp_path / "orl_openset_runs.csv")
+    assert (runs["n_train"] == runs["gallery_size"]).all() and (runs["probes_known"] == runs["gallery_size"]).all()
+    table = pd.read_csv(tmp_path / "orl_openset_unseen.csv", dtype={"fold": str})
+    assert len(table) == 2 * 2 * 2 and set(table["fold"]) == {"1", "pooled"}  # 2 methods, fold 1 and pooled, 2 FARs
+    assert set(table.loc[table["fold"] == "1", "calibration_run_id"]) <= set(runs["run_id"])
+    with pytest.raises(ConfigError, match="openset_train"):
+        kind.validate("t", {"task": "verify", "openset_train": "gallery"})

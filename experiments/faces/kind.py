@@ -81,6 +81,9 @@ RUN_KEYS = {
                     lambda v: None),
     "openset": (bool, "verify: also identify open-set probes against a gallery of the training people (each "
                 "person's first 5 images enrol)", lambda v: None),
+    "openset_train": (str, "verify, openset: the network (or PCA) learns from all the training people's images (all) "
+                      "or only the enrolled ones (gallery: the known probes are then unseen images)",
+                      one_of(("all", "gallery"))),
 }
 DEFAULTS = {
     "dataset": "orl", "task": "identify", "method": "cnn", "split": "random", "k": 5, "folds": 5, "downsample": 4,
@@ -88,12 +91,12 @@ DEFAULTS = {
     "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4, "schedule": "cosine", "max_shift": 3,
     "flip": True, "dtype": "float32", "pca_components": 50, "mirror_embedding": False, "quick": False,
     "head": "softmax", "cosface_scale": 30.0, "cosface_margin": 0.35, "protocol": "test", "selected_by": "",
-    "openset": False,
+    "openset": False, "openset_train": "all",
 }
 # the settings of one head only (key -> its head)
 HEAD_KEYS = {"cosface_scale": "cosface", "cosface_margin": "cosface"}
 # settings added after runs were recorded -> the value those runs had (left out of their identity)
-FROZEN = {"head": "softmax", "protocol": "test", "selected_by": "", "openset": False}
+FROZEN = {"head": "softmax", "protocol": "test", "selected_by": "", "openset": False, "openset_train": "all"}
 QUICK = {"epochs": 2, "quick": True}
 QUICK_PEOPLE = 10
 
@@ -110,6 +113,8 @@ def check(where: str, out: dict) -> None:
     if out["protocol"] == "validation" and (out["task"] == "twin" or (out["task"] == "identify" and out["k"] < 2)):
         raise ConfigError(f"{where}: protocol validation needs task identify with k >= 2 (one image validates) or "
                           f"task verify, got task {out['task']!r}, k = {out['k']}")
+    if out["openset_train"] != "all" and not out["openset"]:
+        raise ConfigError(f"{where}: openset_train {out['openset_train']!r} needs openset = true")
     if out["openset"] and out["task"] != "verify":
         raise ConfigError(f"{where}: openset identifies the unseen people of task verify, got task {out['task']!r}")
     if out["head"] != "softmax" and out["method"] != "cnn":
@@ -249,8 +254,10 @@ def verify(spec, out, cfg: dict, progress: bool) -> list[dict]:
     if spec.seed >= folds:
         raise ConfigError(f"{spec.label}: task verify takes the fold as its seed, 0..{folds - 1}, got {spec.seed}")
     train, test = verification_indices(cfg, y, spec.seed)
+    # openset_train "gallery": only the enrolled images train, so the known probes are faces never seen
+    fit = splits.gallery_probes(train, y)[0] if cfg.get("openset_train", "all") == "gallery" else train
     t0 = time.perf_counter()
-    embed, result = embedding_function(spec, out, cfg, x, y, train, test, progress)
+    embed, result = embedding_function(spec, out, cfg, x, y, fit, test, progress)
     embedded = embed(test)
     seconds = time.perf_counter() - t0
     i, j, score, same = metrics.pair_scores(embedded, y[test])
@@ -258,7 +265,7 @@ def verify(spec, out, cfg: dict, progress: bool) -> list[dict]:
     write_csv_atomic(pd.DataFrame({"i": test[i], "j": test[j], "score": score, "same": same}), path)
     extra = open_set(spec, out, embed, y, train, test) if cfg.get("openset") else {}
     return [{**result, "impl": "numpy" if cfg["method"] == "cnn" else "scikit-learn",
-             **metrics.verification(score, same), "fold": spec.seed, "n_train": len(train), "n_test": len(test),
+             **metrics.verification(score, same), "fold": spec.seed, "n_train": len(fit), "n_test": len(test),
              "seconds": seconds, "pairs": out.shown(path), **extra}]
 
 
@@ -303,7 +310,8 @@ def execute(spec, out, *, progress: bool = False) -> list[dict]:
 
 KIND = Kind(name="faces", table=TABLE, run_keys=RUN_KEYS, defaults=DEFAULTS, execute=execute, check=check,
             quick_settings=QUICK, frozen=FROZEN, applies=applies, reports={"faces": "experiments.faces.report:report",
-                                                                 "selection": "experiments.faces.selection:report"},
+                                                                 "selection": "experiments.faces.selection:report",
+                                                                 "openset": "experiments.faces.openset:report"},
             metrics=("accuracy", "eer", "auc", "final_train_loss"),
             bench=("experiments.faces.bench:rows",), equivalence=("experiments.faces.equivalence:rows",),
             cli=("experiments.faces.identify:register",))

@@ -16,6 +16,10 @@ on all 10 images of its people), as in deployment, where the enrolled people are
 orl_openset.csv   per method, fold (and pooled) and target FAR: calibrated threshold, its validation and test
                   FAR, DIR; the test curve's DIR at the target
 orl_openset.png   DIR against FAR on the test probes, pooled over the folds, with the calibrated points
+
+orl_openset_unseen.csv/png: the same from experiment orl-openset, whose networks (and PCA) learn only from the
+enrolled images (openset_train = "gallery"), so the known probes are faces the network never saw; its
+validation runs are in its own table.
 """
 
 from __future__ import annotations
@@ -87,10 +91,11 @@ def pooled_rows(tests: list[pd.DataFrame], per_fold: list[dict]) -> list[dict]:
     return out
 
 
-def openset_table(out, final: pd.DataFrame, configs: dict, source: str) -> tuple[pd.DataFrame, dict]:
+def openset_table(out, final: pd.DataFrame, configs: dict, source: str,
+                  calibration: str = CALIBRATION_TABLE) -> tuple[pd.DataFrame, dict]:
     """(orl_openset rows, method -> [test probe frames]) from the final open-set runs and their validation
     runs in out's calibration table; a final run whose validation run is missing is left out."""
-    path = out.table(CALIBRATION_TABLE)
+    path = out.table(calibration)
     calib = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=["run_id"])
     calib = calib.set_index("run_id")
     table, curves = [], {}
@@ -152,8 +157,10 @@ def config_of(exp, row: pd.Series) -> dict | None:
     return cfg if run_id(exp.kind.name, int(row["seed"]), cfg) == row["run_id"] else None
 
 
-def write(exp, out, rows: pd.DataFrame, source: str) -> pd.DataFrame:
-    """orl_openset.csv and .png from the experiment's final open-set runs in `rows` (nothing if none)."""
+def write(exp, out, rows: pd.DataFrame, source: str, calibration: str = CALIBRATION_TABLE,
+          name: str = "orl_openset") -> pd.DataFrame:
+    """NAME.csv and .png from the experiment's final open-set runs in `rows` (nothing if none), calibrated by
+    the validation runs in out's table `calibration`."""
     if "openset" not in rows:
         return pd.DataFrame()
     final = rows[(rows["task"] == "verify") & rows["openset"].fillna(False).astype(bool)]
@@ -161,8 +168,20 @@ def write(exp, out, rows: pd.DataFrame, source: str) -> pd.DataFrame:
     final = final[[configs[i] is not None for i in final["run_id"]]]
     if not len(final):
         return pd.DataFrame()
-    table, curves = openset_table(out, final, configs, source)
+    table, curves = openset_table(out, final, configs, source, calibration)
     if len(table):
-        write_csv_atomic(table, out.table("orl_openset"))
-        plot(curves, out.root / "orl_openset.png")
+        write_csv_atomic(table, out.table(name))
+        plot(curves, out.root / f"{name}.png")
     return table
+
+
+def report(exp, out, specs=None) -> dict:
+    """The report of an experiment holding both its final open-set runs (protocol test) and their validation
+    runs (orl-openset: networks trained on the enrolled images only) -> orl_openset_unseen.csv/png."""
+    from experiments.faces.selection import runs_table
+
+    rows = runs_table(exp, out)
+    if not len(rows):
+        return {}
+    final = rows[rows["protocol"] == "test"]
+    return {"openset": write(exp, out, final, out.shown(out.table(exp.table)), exp.table, "orl_openset_unseen")}
