@@ -83,7 +83,7 @@ def loss_quantities(loss: str, dtype, N: int, C: int, scale: float, kind: str, e
     zt = torch.tensor(z, requires_grad=True)
     E_t = cases.torch_loss(L, zt, zt, yt)
     E_t.backward()
-    E_j, g_j = jax.value_and_grad(lambda s: jax_loss(L, s, s, yj))(jnp.asarray(z))
+    E_j, g_j = jax.jit(jax.value_and_grad(lambda s: jax_loss(L, s, s, yj)))(jnp.asarray(z))
     ours.update({"E_in": np.array(np.mean(L.e(z, z, y))), "dE_in/d_input": L.delta(z, z, y, one) / N})
     theirs.update({"E_in": E_t.detach().numpy(), "dE_in/d_input": zt.grad.numpy()})
     mine.update({"E_in": np.asarray(E_j), "dE_in/d_input": np.asarray(g_j)})
@@ -355,7 +355,8 @@ def cnn_jax(model: seq.Sequential, params: list[dict], x: np.ndarray, labels: np
         s_L, _ = jseq.forward(jt.applies, p, jt.state, x, True, jseq.no_randomness(jt))
         return jax_loss(jseq.model_loss(model), s_L, s_L, y), s_L
 
-    (E_in, s_L), (g_params, g_x) = jax.value_and_grad(E, argnums=(0, 1), has_aux=True)(jt.params, jnp.asarray(x))
+    grad = jax.jit(jax.value_and_grad(E, argnums=(0, 1), has_aux=True))
+    (E_in, s_L), (g_params, g_x) = grad(jt.params, jnp.asarray(x))
     out = {"output": np.asarray(s_L), "loss": np.array([float(E_in)]), "input_grad": np.asarray(g_x)}
     for layer, g in zip(model.layers, jseq.read(jt, g_params)):
         out.update({f"grad {layer.name}.{k}": v for k, v in g.items()})

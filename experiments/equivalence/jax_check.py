@@ -37,8 +37,12 @@ def run_jax(jtwin, arrays: dict, dy: np.ndarray, names: dict) -> dict:
     """{quantity: array} from the JAX twin: the output and the vjp of dy for every array in `names`."""
     diff = {k: jnp.asarray(a) for k, a in arrays.items() if k in names}
     fixed = {k: jnp.asarray(a) for k, a in arrays.items() if k not in names}
-    y, vjp = jax.vjp(lambda d: jtwin({**fixed, **d}), diff)
-    (grads,) = vjp(jnp.asarray(dy))
+
+    @jax.jit  # one compilation for the whole case (op by op, JAX compiles every primitive per shape)
+    def forward_backward(diff, fixed, dy):
+        y, vjp = jax.vjp(lambda d: jtwin({**fixed, **d}), diff)
+        return y, vjp(dy)[0]
+    y, grads = forward_backward(diff, fixed, jnp.asarray(dy))
     return {names["output"]: np.asarray(y), **{q: np.asarray(grads[k]) for k, q in names.items() if k != "output"}}
 
 
@@ -53,8 +57,12 @@ def run_layer(layer, params: dict, state: dict, x: np.ndarray, dy: np.ndarray, t
     def f(p, x):
         return built.apply(p, built.state, x, train, shared)
 
-    (y, new_state), vjp = jax.vjp(f, built.params, jnp.asarray(x))
-    g_params, g_x = vjp((jnp.asarray(dy), jax.tree_util.tree_map(jnp.zeros_like, new_state)))
+    @jax.jit
+    def forward_backward(p, x, dy):
+        (y, new_state), vjp = jax.vjp(f, p, x)
+        return y, new_state, vjp((dy, jax.tree_util.tree_map(jnp.zeros_like, new_state)))
+
+    y, new_state, (g_params, g_x) = forward_backward(built.params, jnp.asarray(x), jnp.asarray(dy))
     out = {"output": np.asarray(y), "input_grad": np.asarray(g_x)}
     out.update({f"grad {k}": v for k, v in twin.read(g_params).items()})
     st = twin.read_state(new_state)

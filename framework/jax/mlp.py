@@ -50,8 +50,8 @@ def quantities(arch, W: list, x: np.ndarray, y: np.ndarray) -> dict:
     params = to_jax(W)
     N = x.shape[0]
     zeros = [jnp.zeros((N, arch.d[l]), dtype=x.dtype) for l in range(1, arch.L + 1)]
-    (E, (s, outs)), (g_params, g_zeros) = jax.value_and_grad(partial(E_in, arch), argnums=(0, 3), has_aux=True)(
-        params, jnp.asarray(x), jnp.asarray(y), zeros)
+    grad = jax.jit(jax.value_and_grad(partial(E_in, arch), argnums=(0, 3), has_aux=True))
+    (E, (s, outs)), (g_params, g_zeros) = grad(params, jnp.asarray(x), jnp.asarray(y), zeros)
     out = {"E_in": np.array(E), "x[L]": np.asarray(outs[-1])}
     G = to_study(g_params)
     for l in range(1, arch.L + 1):

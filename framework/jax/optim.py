@@ -38,6 +38,7 @@ Schedules (t counts scheduler steps; each evaluated in Python and injected as th
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import NamedTuple
 
 import jax
@@ -99,18 +100,29 @@ def optax_schedule(schedule, lr0: float):
     return SCHEDULES[type(schedule)](schedule, lr0)
 
 
+def injected(opt) -> optax.GradientTransformation:
+    """optax_transformation(opt) with the learning rate a hyper-parameter of its state (set per step)."""
+    return optax.inject_hyperparams(lambda learning_rate: optax_transformation(opt, learning_rate))(learning_rate=0.0)
+
+
+@lru_cache(maxsize=32)
+def compiled_update(opt):
+    """jit of (params, grads, state) -> (new params, new state), compiled once per optimizer setting (the
+    transformation depends on the reference optimizer's settings only; the rate lives in the state)."""
+    tx = injected(opt)
+
+    def update(params, grads, state):
+        updates, state = tx.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+    return jax.jit(update)
+
+
 class JaxOptimizer:
     """An optax optimizer over a twin's params (JAX layout), one jit-compiled update per step."""
 
     def __init__(self, opt, params):
-        self.tx = optax.inject_hyperparams(lambda learning_rate: optax_transformation(opt, learning_rate))(
-            learning_rate=0.0)
-        self.state = self.tx.init(params)
-        self._update = jax.jit(self._apply)
-
-    def _apply(self, params, grads, state):
-        updates, state = self.tx.update(grads, state, params)
-        return optax.apply_updates(params, updates), state
+        self.state = injected(opt).init(params)
+        self._update = compiled_update(opt)
 
     def step(self, params, grads, lr: float):
         """params after one update with learning rate lr."""

@@ -10,7 +10,6 @@ cross-entropy when the model names none) by jax.value_and_grad, jit-compiled onc
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import NamedTuple
 
 import jax
@@ -50,17 +49,24 @@ def model_loss(model: seq.Sequential):
     return get_loss("cross_entropy") if model.loss is None else model.loss
 
 
-@lru_cache(maxsize=64)
-def compiled(model: seq.Sequential, applies: tuple, train: bool):
-    """jit(value_and_grad(E_in)) of the model in one mode: (params, state, x, y, shared) ->
-    ((E_in, (s[L], new state)), dE_in/dparams); cached, so a model compiles once per mode."""
-    loss = model_loss(model)
+_COMPILED: dict = {}
 
-    def E(params, state, x, labels, shared):
-        s_L, new_state = forward(applies, params, state, x, train, shared)
-        y = jax.nn.one_hot(labels, s_L.shape[1], dtype=s_L.dtype)
-        return jax_loss(loss, s_L, s_L, y), (s_L, new_state)
-    return jax.jit(jax.value_and_grad(E, has_aux=True))
+
+def compiled(model: seq.Sequential, applies: tuple, train: bool):
+    """jit(value_and_grad(E_in)) of the model in one mode: (params, state, x, labels, shared) ->
+    ((E_in, (s[L], new state)), dE_in/dparams). Cached by (model, mode): the applies of two twins of one
+    model compute the same functions (a build closes over the layer's settings only, never its numbers),
+    so a model compiles once per mode however many twins are built."""
+    key = (model, train)
+    if key not in _COMPILED:
+        loss = model_loss(model)
+
+        def E(params, state, x, labels, shared):
+            s_L, new_state = forward(applies, params, state, x, train, shared)
+            y = jax.nn.one_hot(labels, s_L.shape[1], dtype=s_L.dtype)
+            return jax_loss(loss, s_L, s_L, y), (s_L, new_state)
+        _COMPILED[key] = jax.jit(jax.value_and_grad(E, has_aux=True))
+    return _COMPILED[key]
 
 
 def share_randomness(twin: JaxSequential, caches: list | None) -> list:

@@ -1,0 +1,102 @@
+"""The face CNN's JAX twin (framework/jax/) trained in lockstep with the NumPy CNN and its torch twin: the
+face equivalence row for frameworks jax and torch-vs-jax (experiments/faces/equivalence.py has torch's).
+
+All three start from identical weights; each step the NumPy engine draws the augmented batch and the
+dropout masks, and both twins are handed them (the torch twin through TorchTwinFaces, the JAX twin through
+experiments/equivalence/jax_trajectories.JaxTrainer: optax's Nesterov SGD with the weight decay before the
+momentum, and the cosine schedule stepped per epoch, as torch's scheduler is).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from experiments.equivalence.jax_trajectories import JaxTrainer
+from experiments.faces import kind
+from experiments.faces.engine import NumpyFaces, TorchTwinFaces
+from experiments.faces.equivalence import SEED
+from framework import cnn as twin_cnn
+
+ATOL = 1e-9  # the JAX rows are held to the issue's 1e-9 (torch's face row keeps its 1e-8)
+
+
+class JaxTwinFaces:
+    """The JAX twin of a NumpyFaces engine; it follows the NumPy engine's batches and dropout masks."""
+
+    name = "jax"
+
+    def __init__(self, ne: NumpyFaces):
+        self.numpy = ne
+        r = ne.recipe
+        self.trainer = JaxTrainer(ne.model, ne.params, ne.state, r.optimizer, r.schedule, r.lr)
+
+    def step(self, x, labels) -> float:
+        return self.trainer.step(x, labels, self.numpy.last_caches)
+
+    def end_epoch(self) -> None:
+        self.trainer.schedule_step()
+
+
+def flat(layers: list[dict], skip=("num_batches_tracked",)) -> np.ndarray:
+    parts = [np.asarray(d[k], dtype=np.float64).ravel() for d in layers for k in sorted(d) if k not in skip]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def snapshot(ne: NumpyFaces, te: TorchTwinFaces, je: JaxTwinFaces) -> dict:
+    """{"params": (ours, torch, jax), "state": (...)} as flat vectors."""
+    return {"params": (flat(ne.params), flat(twin_cnn.twin_params(te.twin, te.model)), flat(je.trainer.params())),
+            "state": (flat(ne.state), flat(twin_cnn.twin_state(te.twin, te.model)), flat(je.trainer.state()))}
+
+
+def lockstep_engines(ne: NumpyFaces, epochs: int, order_for) -> tuple[dict, int]:
+    """Train ne and its two twins side by side for `epochs` (order_for(epoch) the sample order):
+    ({(quantity, pair): largest difference after any step}, the number of steps)."""
+    te, je = TorchTwinFaces(ne), JaxTwinFaces(ne)
+    worst, steps = {}, 0
+    for epoch in range(1, epochs + 1):
+        lr = ne.lr_at(epoch)
+        for xb, yb, rng in ne.batches(order_for(epoch), epoch):
+            ne.step(xb, yb, rng, lr)
+            te.step(xb, yb)
+            je.step(xb, yb)
+            steps += 1
+            for q, (ours, theirs, mine) in snapshot(ne, te, je).items():
+                for pair, a in (("jax", ours), ("torch-vs-jax", theirs)):
+                    worst[q, pair] = max(worst.get((q, pair), 0.0), float(np.max(np.abs(a - mine))))
+        te.end_epoch()
+        je.end_epoch()
+    return worst, steps
+
+
+def lockstep(cfg: dict, seed: int) -> tuple[dict, int]:
+    """The run's NumPy CNN (ORL, the run's split) and its twins: lockstep_engines over cfg's epochs."""
+    x, y = kind.load_faces(cfg)
+    train, test = kind.identification_indices(cfg, y, seed)
+    ne = kind.numpy_engine(cfg, seed, kind.face_data(cfg, x, y, train, test))
+    return lockstep_engines(ne, cfg["epochs"], lambda e: kind.order_for(seed, e, len(train)))
+
+
+def rows(quick: bool = False) -> list[dict]:
+    """Two rows (frameworks jax, torch-vs-jax): max |difference| of every parameter over >= 200 steps."""
+    from experiments.config import get_experiment
+
+    epochs = 2 if quick else 20
+    cfg = kind.validate("equivalence", {**get_experiment("orl-faces").runs["twin-float64"], "epochs": epochs})
+    t0 = time.perf_counter()
+    worst, steps = lockstep(cfg, SEED)
+    out = []
+    for pair in ("jax", "torch-vs-jax"):
+        params, stats = worst["params", pair], worst["state", pair]
+        out.append({
+            "component": "network:face-cnn", "dtype": "float64", "quantity": "trajectory", "framework": pair,
+            "case": f"orl-faces/twin-float64 split{SEED} {steps} steps b{cfg['batch_size']} (batchnorm, dropout, "
+                    f"nesterov+wd, cosine, shift/flip){' QUICK' if quick else ''}",
+            "seed": SEED, "max_abs_err": params, "max_rel_err": float("nan"), "rtol": 0.0, "atol": ATOL,
+            "tolerance": f"max |W_a - W_jax| <= {ATOL:g} after every step",
+            "passed": bool(params <= ATOL and stats <= ATOL),
+            "detail": f"running statistics: max over all steps {stats:.3e}",
+            "seconds": round(time.perf_counter() - t0, 1),
+        })
+    return out
