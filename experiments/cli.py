@@ -2,7 +2,8 @@
 
     list                       experiments, their variants, and any broken configuration file
     run NAME [options]         train an experiment's grid (resumable; finished rows are kept)
-    reproduce                  the study's experiment end to end into a fresh output folder (the README's main job)
+    reproduce [NAME ...]       re-run experiments into out/reproduce/NAME and judge them against results/
+                               (no name: the study's experiment end to end, the README's main job)
     report                     rebuild every committed table and plot from results/, no training
     equivalence                reference vs PyTorch, layer by layer -> results/equivalence.csv
     data [NAME]                fetch a dataset (mnist, orl) into the cache and verify its checksums
@@ -48,7 +49,7 @@ def cmd_list(args) -> int:
     good, broken = scan()
     for name, e in good.items():
         n_runs = sum(len(e.seeds_of(v)) for v in e.runs)
-        print(f"{name:14s} kind {e.kind}, {len(e.runs)} configuration(s), {n_runs} runs -> results/{e.table}.csv: "
+        print(f"{name:14s} kind {e.kind.name}, {len(e.runs)} configuration(s), {n_runs} runs -> results/{e.table}.csv: "
               f"{e.description}")
         print(f"{'':14s} variants: {', '.join(e.runs)}")
     for path, reason in broken.items():
@@ -57,11 +58,12 @@ def cmd_list(args) -> int:
 
 
 def overrides(args, kind) -> dict:
+    """The command line's settings for every run of the grid (validated by the kind like TOML values)."""
     o = {}
     if args.epochs is not None:
         o["epochs"] = args.epochs
     if args.impl is not None:
-        if "impl" not in kind.RUN_KEYS:
+        if "impl" not in kind.run_keys:
             raise UsageError(f"--impl {args.impl}: experiment {args.name!r} has no implementation choice")
         o["impl"] = args.impl
     return o
@@ -71,26 +73,25 @@ def plan_for(args):
     """(experiment, specs, outputs) for `run`, with the command line's overrides applied."""
     from experiments import outputs
     from experiments.config import get_experiment
-    from experiments.kinds import kind_module
     from experiments.runner import declared, plan
 
     exp = get_experiment(args.name)
-    kind = kind_module(exp.kind)
-    specs = plan(exp, seeds=args.seeds, variants=args.variants, overrides=overrides(args, kind), quick=args.quick)
+    specs = plan(exp, seeds=args.seeds, variants=args.variants, overrides=overrides(args, exp.kind), quick=args.quick)
     if args.out is None and not args.quick and declared(exp, specs):
         return exp, specs, outputs.official()
     return exp, specs, outputs.ad_hoc(args.out)
 
 
 def cmd_run(args) -> int:
-    from experiments.report import report_for
+    from experiments.reports import report_for
     from experiments.runner import run_grid
 
     exp, specs, out = plan_for(args)
     print(f"{args.name}: writing to {out.shown(out.root)}" + ("" if out.official else " (not the committed results)"),
           flush=True)
-    _, failures = run_grid(specs, out, exp.table, workers=args.workers, scheduler=args.scheduler, progress=True)
-    fn = report_for(exp.name)
+    _, failures = run_grid(specs, out, exp.table, workers=args.workers, scheduler=args.scheduler, progress=True,
+                           threads=args.threads)
+    fn = report_for(exp)
     if fn is not None and out.table(exp.table).exists():
         fn(exp, out, specs)
     if failures:
@@ -102,13 +103,14 @@ def cmd_run(args) -> int:
 def cmd_reproduce(args) -> int:
     from experiments.reproduce import reproduce
 
-    return reproduce(out_dir=args.out, workers=args.workers, scheduler=args.scheduler, quick=args.quick)
+    return reproduce(args.names, out_dir=args.out, workers=args.workers, scheduler=args.scheduler, quick=args.quick,
+                     sample=args.sample, variants=args.variants, threads=args.threads)
 
 
 def cmd_report(args) -> int:
     from experiments import outputs
     from experiments.config import scan
-    from experiments.report import build
+    from experiments.reports import build
 
     good, broken = scan()
     built = build(outputs.official(), good)
@@ -149,6 +151,8 @@ def add_grid_options(p, workers_default: int):
     p.add_argument("--workers", type=int_at_least(1, "--workers"), default=workers_default,
                    help=f"runs in parallel on a local Dask cluster (default {workers_default})")
     p.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://host:8786) to run on instead")
+    p.add_argument("--threads", type=int_at_least(1, "--threads"), default=1,
+                   help="BLAS/OpenMP/torch threads of each run (default 1; the row records it)")
     p.add_argument("--quick", action="store_true", help="labelled smoke version (small subset, <= 2 epochs)")
     p.add_argument("--out", help="output folder for anything but the committed results (default ./out)")
 
@@ -166,8 +170,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--epochs", type=int_at_least(1, "--epochs"), help="override the number of epochs (ad-hoc run)")
     add_grid_options(r, 1)
     r.set_defaults(fn=cmd_run)
-    rp = sub.add_parser("reproduce",
-                        help="the study's experiment end to end into a fresh folder, compared with results/")
+    rp = sub.add_parser("reproduce", help="re-run experiments into out/reproduce/NAME and judge them against "
+                        "results/ (default: the study's seed-mlp and comparison)")
+    rp.add_argument("names", nargs="*", metavar="NAME", help="experiments to reproduce (see `list`)")
+    rp.add_argument("--sample", type=int_at_least(1, "--sample"),
+                    help="the first N declared seeds of each variant (default all; 3 for grids of over 100 runs)")
+    rp.add_argument("--variants", nargs="+", help="only these variants")
     add_grid_options(rp, 2)
     rp.set_defaults(fn=cmd_reproduce)
     sub.add_parser("report", help="rebuild the committed tables and plots from results/ (no training)").set_defaults(
@@ -187,9 +195,10 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--cluster", action="store_true",
                    help="the Dask grid benchmark instead (1 vs 2 workers, overhead) -> results/bench_cluster.csv")
     b.set_defaults(fn=cmd_bench)
-    from experiments.faces.identify import register as register_faces
+    from experiments.kinds import registry
 
-    register_faces(sub)
+    for kind in registry().values():
+        kind.register_cli(sub)
     return p
 
 

@@ -1,6 +1,6 @@
 """Experiment configurations: TOML files in experiments/configs/, validated before any training.
 
-A file has a name, a description, a kind (mlp, cnn, faces: experiments/kinds/), seeds, a [base]
+A file has a name, a description, a kind (mlp, cnn, faces: experiments/kinds.py), seeds, a [base]
 table (one complete run of that kind) and optionally [variants.NAME] tables that each override some
 keys of the base, with their own `seeds` if they need them. Unknown keys, wrong types and impossible
 values are rejected with a message naming the file, the table, the key and the value. One broken
@@ -13,25 +13,25 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from experiments.kinds import Kind, kind_of
+from experiments.schema import ConfigError, at_least, check_keys, check_value, is_int, one_of, positive  # noqa: F401
+
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-TOP_KEYS = {"name", "description", "kind", "seeds", "base", "variants", "table"}
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot be run; the message names the file, table, key and value."""
+TOP_KEYS = {"name", "description", "kind", "seeds", "base", "variants", "table", "report"}
 
 
 @dataclass(frozen=True)
 class Experiment:
     name: str
     description: str
-    kind: str
+    kind: Kind
     seeds: tuple
     runs: dict = field(default_factory=dict)  # variant name -> complete run configuration
     path: Path | None = None
     variant_seeds: dict = field(default_factory=dict)  # variant name -> its own seeds, where it has them
     table: str = ""
     varied: tuple = ()  # the run keys some variant sets, in the kind's order: the columns of its reports
+    report: str | None = None  # which of the kind's reports this experiment's runs get (None: only the table)
 
     def seeds_of(self, variant: str) -> tuple:
         """The seeds a variant runs: its own `seeds` key if it has one, else the experiment's."""
@@ -40,50 +40,6 @@ class Experiment:
     def declares(self, variant: str, config: dict, seed: int) -> bool:
         """True when (config, seed) is a run this experiment itself declares (then it may go in results/)."""
         return variant in self.runs and self.runs[variant] == config and seed in self.seeds_of(variant)
-
-
-def is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def one_of(options):
-    """A RUN_KEYS check: the value is one of `options` (shown sorted unless their order means something)."""
-    shown = list(options) if isinstance(options, (list, tuple)) else sorted(options)
-    return lambda v: None if v in options else f"must be one of {shown}"
-
-
-def at_least(n):
-    """A RUN_KEYS check: the value is >= n."""
-    return lambda v: None if v >= n else f"must be >= {n}"
-
-
-def positive(v):
-    """A RUN_KEYS check: the value is > 0."""
-    return None if v > 0 else "must be > 0"
-
-
-def check_value(where: str, key: str, value, run_keys: dict):
-    """`value` of `key` checked against run_keys[key] = (type, description, check); ints pass as floats."""
-    if key not in run_keys:
-        raise ConfigError(f"{where}: unknown key {key!r}; known keys: {', '.join(sorted(run_keys))}")
-    typ, what, check = run_keys[key]
-    if typ is float and is_int(value):
-        value = float(value)
-    if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
-        raise ConfigError(f"{where}: {key} ({what}) must be {typ.__name__}, got {type(value).__name__} {value!r}")
-    problem = check(value)
-    if problem:
-        raise ConfigError(f"{where}: {key} = {value!r} {problem}")
-    return value
-
-
-def check_keys(where: str, run: dict, run_keys: dict, defaults: dict) -> dict:
-    """Defaults filled in, every key checked, none missing."""
-    out = {k: check_value(where, k, v, run_keys) for k, v in {**defaults, **run}.items()}
-    missing = sorted(set(run_keys) - set(out))
-    if missing:
-        raise ConfigError(f"{where}: missing keys {missing}")
-    return out
 
 
 def check_seeds(where: str, seeds) -> tuple:
@@ -96,8 +52,6 @@ def check_seeds(where: str, seeds) -> tuple:
 
 def load_experiment(path: Path) -> Experiment:
     """Parse and validate one TOML experiment file."""
-    from experiments.kinds import kind_module
-
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text())
@@ -112,7 +66,7 @@ def load_experiment(path: Path) -> Experiment:
         if key not in raw:
             raise ConfigError(f"{path}: missing top-level key {key!r}")
     try:
-        kind = kind_module(raw["kind"])
+        kind = kind_of(raw["kind"])
     except ValueError as e:
         raise ConfigError(f"{path}: kind: {e}") from None
     if not isinstance(raw["name"], str) or not raw["name"]:
@@ -135,12 +89,16 @@ def load_experiment(path: Path) -> Experiment:
             variant_seeds[name] = check_seeds(f"{path} [variants.{name}]", override.pop("seeds"))
         mentioned |= set(override)
         runs[name] = kind.validate(f"{path} [variants.{name}]", {**raw["base"], **override})
-    table = raw.get("table", kind.TABLE)
+    table = raw.get("table", kind.table)
     if not isinstance(table, str) or not table.replace("_", "").replace("-", "").isalnum():
         raise ConfigError(f"{path}: table must be a plain file name (letters, digits, - and _), got {table!r}")
-    return Experiment(name=raw["name"], description=raw["description"], kind=raw["kind"], seeds=seeds, runs=runs,
+    report = raw.get("report", next(iter(kind.reports), None))
+    if report is not None and report not in kind.reports:
+        raise ConfigError(f"{path}: report {report!r} is not one of kind {kind.name!r}'s reports "
+                          f"{sorted(kind.reports) or '(none)'}")
+    return Experiment(name=raw["name"], description=raw["description"], kind=kind, seeds=seeds, runs=runs,
                       path=path, variant_seeds=variant_seeds, table=table,
-                      varied=tuple(k for k in kind.RUN_KEYS if k in mentioned))
+                      varied=tuple(k for k in kind.run_keys if k in mentioned), report=report)
 
 
 def scan(folder: Path | None = None) -> tuple[dict, dict]:

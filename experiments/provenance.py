@@ -1,4 +1,5 @@
-"""Provenance recorded with every result: commit, versions, date, command."""
+"""Provenance recorded with every result: commit, versions, date, command, and the numerics a run ran
+on (CPU, BLAS library, version, kernel and threads, torch threads), gathered here for every kind."""
 
 from __future__ import annotations
 
@@ -56,6 +57,34 @@ def of_runs(runs: pd.DataFrame, source: str) -> dict:
     return {"seed_list": " ".join(map(str, sorted(runs["seed"].astype(int)))), "run_commits": distinct("commit"),
             "numpy_version": distinct("numpy_version"), "torch_version": distinct("torch_version"),
             "command": f"python -m experiments report (from {source})"}
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo; else platform's)."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def numerics() -> dict:
+    """What the numbers of a run depend on beyond the code: the CPU, NumPy's BLAS (library, version, the
+    kernel it chose for this CPU, its threads) and torch's threads (when torch ran). Read in the process
+    that ran the run, after it."""
+    from threadpoolctl import threadpool_info
+
+    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    mine = [i for i in blas if str(i.get("filepath", "")).startswith(os.path.dirname(np.__file__) + ".libs")]
+    b = (mine or blas or [{}])[0]  # NumPy's own BLAS (scipy's or torch's may be loaded too)
+    torch = sys.modules.get("torch")
+    return {"cpu": cpu_model(), "blas": f"{b.get('internal_api', 'unknown')} {b.get('version', '')}".strip(),
+            "blas_kernel": b.get("architecture") or "unknown", "blas_threads": b.get("num_threads", -1),
+            "torch_threads": torch.get_num_threads() if torch is not None else 0}
 
 
 def stamp() -> dict:

@@ -1,8 +1,10 @@
 """The grid of runs: plan (experiment x variant x seed -> RunSpec) and run_grid (execute the missing ones).
 
 A run's identity is its full resolved configuration: kind, seed and every setting (dataset, epochs,
-engine included), hashed into `run_id`, which names its rows, curve and checkpoint. A changed setting
-is a new run; a finished run (its run_id in the table) is never run again. The calling process is the
+engine included), hashed into `run_id`, which names its rows, curve and checkpoint; settings added to a
+kind later are left out at the value every earlier run had (Kind.identity), so runs keep their run_id as
+the schema grows. A changed setting is a new run; a finished run (its run_id in the table) is never
+run again. The calling process is the
 only writer of result rows; rows merge into the table by run_id, which never loses a row.
 """
 
@@ -16,8 +18,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from experiments.config import ConfigError, Experiment
+from experiments.kinds import kind_of
 from experiments.outputs import Outputs
-from experiments.provenance import append_rows_atomic, command_line, stamp
+from experiments.provenance import append_rows_atomic, command_line, numerics, stamp
+from experiments.threads import pin_run
 
 KEY = ["run_id", "impl"]  # a run may report one row per implementation trained from the same start
 
@@ -40,8 +44,16 @@ class RunSpec:
 
 
 def run_id(kind: str, seed: int, config: dict) -> str:
-    """16 hex digits of the SHA-256 of the canonical JSON of (kind, seed, config)."""
-    blob = json.dumps({"kind": kind, "seed": int(seed), "config": config}, sort_keys=True, separators=(",", ":"))
+    """16 hex digits of the SHA-256 of the canonical JSON of (kind, seed, the config's identity)."""
+    identity = kind_of(kind).identity(config)
+    blob = json.dumps({"kind": kind, "seed": int(seed), "config": identity}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def config_id(kind: str, config: dict) -> str:
+    """The configuration of a run without its seed: 16 hex digits of the SHA-256 of (kind, the config's
+    identity); the key reports and reproductions group runs by."""
+    blob = json.dumps({"kind": kind, "config": kind_of(kind).identity(config)}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -50,9 +62,7 @@ def plan(exp: Experiment, *, seeds=None, variants=None, overrides: dict | None =
     """Every RunSpec of the grid. `seeds` (the command line's) replaces every variant's own seeds;
     `overrides` (e.g. epochs, impl) are validated by the kind like any TOML value; `quick` gives the
     kind's labelled smoke version of every run."""
-    from experiments.kinds import kind_module
-
-    kind = kind_module(exp.kind)
+    kind = exp.kind
     names = list(exp.runs) if variants is None else list(dict.fromkeys(variants))
     for v in names:
         if v not in exp.runs:
@@ -73,7 +83,7 @@ def plan(exp: Experiment, *, seeds=None, variants=None, overrides: dict | None =
     for r in range(max(len(s) for s in seeds_of.values())):
         for v in names:
             if r < len(seeds_of[v]):
-                s = RunSpec(exp.name, exp.kind, v, seeds_of[v][r], configs[v])
+                s = RunSpec(exp.name, kind.name, v, seeds_of[v][r], configs[v])
                 if s.run_id in seen:
                     raise ConfigError(f"{exp.path}: variants {seen[s.run_id]!r} and {v!r} are the same run")
                 seen[s.run_id] = v
@@ -93,26 +103,16 @@ def done_ids(path) -> set:
     return set(df["run_id"].astype(str)) if "run_id" in df else set()
 
 
-def execute(spec: RunSpec, out: Outputs, progress: bool = False, provenance: dict | None = None) -> list[dict]:
-    """Run one spec (in whatever process calls it) and return its rows, identity and provenance added."""
-    from experiments.kinds import kind_module
-
-    rows = kind_module(spec.kind).execute(spec, out, progress=progress)
-    prov = provenance or {"command": command_line(), **stamp()}
+def execute(spec: RunSpec, out: Outputs, progress: bool = False, provenance: dict | None = None,
+            threads: int = 1) -> list[dict]:
+    """Run one spec (in whatever process calls it) pinned to `threads` BLAS/OpenMP/torch threads, and return
+    its rows, identity, provenance and numerics (CPU, BLAS, threads) added."""
+    pin_run(threads)
+    rows = kind_of(spec.kind).execute(spec, out, progress=progress)
+    prov = {**(provenance or {"command": command_line(), **stamp()}), "threads": threads, **numerics()}
     flat = {k: ("-".join(map(str, v)) if isinstance(v, list) else v) for k, v in spec.config.items()}
     return [{"experiment": spec.experiment, "variant": spec.variant, "seed": spec.seed, **flat, **row,
              "run_id": spec.run_id, **prov} for row in rows]
-
-
-def datasets_of(specs: list[RunSpec]) -> list[str]:
-    """The datasets the runs read: a kind's datasets(config) if it has one, else the config's `dataset`."""
-    from experiments.kinds import kind_module
-
-    names = set()
-    for s in specs:
-        kind = kind_module(s.kind)
-        names.update(kind.datasets(s.config) if hasattr(kind, "datasets") else [s.config.get("dataset")])
-    return sorted(n for n in names if n)
 
 
 def prefetch(specs: list[RunSpec]) -> None:
@@ -120,12 +120,12 @@ def prefetch(specs: list[RunSpec]) -> None:
     one clear error instead of one failed run per spec (workers elsewhere verify their own copies)."""
     from experiments.data import fetch
 
-    for name in datasets_of(specs):
+    for name in sorted({s.config["dataset"] for s in specs}):
         fetch(name, progress=False)
 
 
 def run_grid(specs: list[RunSpec], out: Outputs, table: str, *, workers: int = 1, scheduler: str | None = None,
-             progress: bool = True) -> tuple[list, list]:
+             progress: bool = True, threads: int = 1) -> tuple[list, list]:
     """Run the specs whose run_id is not yet in out.table(table); append each run's rows as it finishes.
 
     Returns (rows, failures): a failed run is reported with its label, run_id and error; the others go on.
@@ -161,14 +161,14 @@ def run_grid(specs: list[RunSpec], out: Outputs, table: str, *, workers: int = 1
 
         for spec in progress_bar(todo, desc="runs", enabled=progress, unit="run", leave=True):
             try:
-                result, error = execute(spec, out, progress, prov), None
+                result, error = execute(spec, out, progress, prov, threads), None
             except Exception as e:  # a failed run must not stop the grid; its error is reported
                 result, error = None, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=-3)}"
             finished(spec, result, error)
         return rows, failures
     from experiments.cluster import iterate
 
-    for spec, result, error in iterate(_RunTask(out, prov), todo, workers=workers, scheduler=scheduler,
+    for spec, result, error in iterate(_RunTask(out, prov, threads), todo, workers=workers, scheduler=scheduler,
                                        progress=progress, desc="runs"):
         finished(spec, result, error)
     return rows, failures
@@ -180,6 +180,7 @@ class _RunTask:
 
     out: Outputs
     provenance: dict
+    threads: int = 1
 
     def __call__(self, spec: RunSpec) -> list[dict]:
-        return execute(spec, self.out, progress=False, provenance=self.provenance)
+        return execute(spec, self.out, progress=False, provenance=self.provenance, threads=self.threads)

@@ -1,10 +1,16 @@
-"""One place that pins NumPy's BLAS and torch to a number of threads (benchmarks, runner workers, tests)."""
+"""One place that pins NumPy's BLAS, OpenMP and torch to a number of threads.
+
+Every run is pinned (runner.execute: one thread unless the user asks for more with --threads), and so is
+every benchmark: parallelism comes from running several runs at once, and the thread count changes the
+order of float32 GEMM reductions, so results depend on it. The row records the count in effect.
+"""
 
 from __future__ import annotations
 
 import ctypes
 import glob
 import os
+import sys
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -43,3 +49,16 @@ def pin(n: int = 1) -> str:
     except ImportError:
         pass
     return note
+
+
+def pin_run(n: int = 1) -> None:
+    """Pin this process to n threads for one run, overriding the caller's environment: the variables
+    (read by libraries loaded later, torch's OpenMP among them), every BLAS/OpenMP library loaded now
+    (threadpoolctl), and torch if it is loaded."""
+    for var in THREAD_VARIABLES:
+        os.environ[var] = str(n)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=n)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)

@@ -23,8 +23,13 @@ from experiments.provenance import write_csv_atomic
 SAMPLES_PER_CHUNK = 6000  # the samples bar advances once per chunk of whole mini-batches
 
 
-class Stopped(Exception):
-    """Raised by train() when asked to stop after an epoch (as if killed); used to test resuming."""
+
+def order_for(seed: int, epoch: int, n: int) -> np.ndarray:
+    """Epoch `epoch`'s order (from 1): the epoch-th permutation drawn from default_rng(seed)."""
+    rng = np.random.default_rng(seed)
+    for _ in range(epoch - 1):
+        rng.permutation(n)
+    return rng.permutation(n)
 
 
 def save_checkpoint(path: Path, snapshot: dict, epoch: int, curve: list, run_id: str, seconds: float) -> None:
@@ -77,7 +82,7 @@ def finite(snapshot: dict) -> bool:
 
 def train(engine, *, run_id: str, label: str, epochs: int, batch_size: int, n_train: int,
           order_for: Callable[[int], np.ndarray], checkpoint: Path, curve_path: Path | None = None,
-          final_path: Path | None = None, progress: bool = False, stop_after_epoch: int | None = None) -> dict:
+          final_path: Path | None = None, progress: bool = False) -> dict:
     """Train `engine` to `epochs` (resuming from `checkpoint` when it is this run's); the result fields.
 
     Each epoch appends (epoch, train_loss, test_acc, seconds, status) to the curve, written atomically
@@ -108,11 +113,9 @@ def train(engine, *, run_id: str, label: str, epochs: int, batch_size: int, n_tr
             curve.append({"epoch": epoch, "train_loss": float(loss), "test_acc": acc, "seconds": seconds,
                           "status": status})
             bar.set_postfix(test_acc=f"{acc:.4f}")
-            save_checkpoint(checkpoint, snapshot, epoch, curve, run_id, seconds)
             if curve_path is not None:
                 write_csv_atomic(pd.DataFrame(curve), curve_path)
-            if stop_after_epoch is not None and epoch >= stop_after_epoch and epoch < epochs:
-                raise Stopped(f"{label}: stopped after epoch {epoch}")
+            save_checkpoint(checkpoint, snapshot, epoch, curve, run_id, seconds)  # the commit point of the epoch
     if final_path is not None:
         save_snapshot(final_path, engine.snapshot())
     accs = [c["test_acc"] for c in curve]

@@ -4,19 +4,21 @@
 registry framework/layers.py (TWINS) inside an nn.Sequential, copying parameters and state (dense
 W[l] through framework/convert.py, kernels through framework/conv.py). `twin_params`,
 `twin_grads` and `twin_state` read them back in the reference's layout, so that the two models can
-be compared parameter by parameter. The loss is F.cross_entropy with mean reduction, the study's
-E_in with the softmax cross-entropy. Training steps use torch.optim (framework/optim.py).
+be compared parameter by parameter. The loss is the twin of the model's own loss (`twin_loss`: the
+softmax cross-entropy unless the model names another, through framework/tables.py's TORCH_LOSSES),
+mean over the batch. Training steps use torch.optim (framework/optim.py).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from framework.layers import twin_of
+from framework.tables import TORCH_LOSSES, torch_loss
 from reference import sequential as seq
+from reference.losses import get_loss
 
 
 def torch_dtype(dtype) -> torch.dtype:
@@ -65,12 +67,22 @@ def share_randomness(twin: nn.Sequential, model: seq.Sequential, caches: list) -
         twin_of(l).share(m, c)
 
 
+def twin_loss(model: seq.Sequential):
+    """E_in(s[L], labels) of the model's own loss computed by torch (mean over the batch); ValueError
+    when that loss has no torch twin, so that no twin ever trains on another loss."""
+    loss = model.loss if model.loss is not None else get_loss("cross_entropy")
+    if loss.name not in TORCH_LOSSES:
+        raise ValueError(f"the model's loss {loss.name!r} has no torch twin (framework/tables.py TORCH_LOSSES: "
+                         f"{', '.join(TORCH_LOSSES)})")
+    return lambda s_L, labels: torch_loss(loss, s_L, s_L, labels)
+
+
 def loss_and_grads(twin: nn.Sequential, model: seq.Sequential, x: np.ndarray,
                    labels: np.ndarray) -> seq.LossAndGrads:
-    """E_in = F.cross_entropy(twin(x), labels) (mean), its gradients, s[L] and the state, in the
+    """E_in of the model's loss on twin(x) (mean), its gradients, s[L] and the state, in the
     reference's layout; the twin's own mode (train() / eval()) applies."""
     twin.zero_grad(set_to_none=True)
     s_L = twin(torch.from_numpy(np.ascontiguousarray(x)))
-    E = F.cross_entropy(s_L, torch.from_numpy(np.asarray(labels, dtype=np.int64)))
+    E = twin_loss(model)(s_L, torch.from_numpy(np.asarray(labels, dtype=np.int64)))
     E.backward()
     return seq.LossAndGrads(float(E.detach()), twin_grads(twin, model), s_L.detach().numpy(), twin_state(twin, model))

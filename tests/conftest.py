@@ -43,8 +43,8 @@ def small_mlp_run(seed_mlp):
     targets, and epoch 1's sample order."""
     import numpy as np
 
-    from experiments.engines.mlp import MLPData
-    from experiments.kinds import mlp
+    from experiments.mnist import mlp
+    from experiments.mnist.mlp_engines import MLPData
 
     def make(N: int, layers: list, seed: int = 3, impl: str = "numpy", **overrides):
         cfg = mlp.validate("test", {**seed_mlp.runs["hidden-sigmoid"], "layers": layers, "impl": impl, **overrides})
@@ -55,3 +55,24 @@ def small_mlp_run(seed_mlp):
         return cfg, data, mlp.initial_weights(cfg, 0), mlp.order_for(0, 1, N, True)
 
     return make
+
+
+class Stopped(Exception):
+    """A run killed on purpose by the stop_after fixture (as a power cut would, after a checkpoint)."""
+
+
+@pytest.fixture
+def stop_after(monkeypatch):
+    """stop_after(e): the next training to write the checkpoint of epoch e is killed right after it (once)."""
+    from experiments import train
+
+    def arm(epoch: int):
+        real, fired = train.save_checkpoint, []
+
+        def save(path, snapshot, e, curve, run_id, seconds):
+            real(path, snapshot, e, curve, run_id, seconds)
+            if e == epoch and not fired:
+                fired.append(e)
+                raise Stopped(f"stopped after epoch {e}")
+        monkeypatch.setattr(train, "save_checkpoint", save)
+    return arm

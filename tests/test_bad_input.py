@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from experiments.engines.compiled_mlp import FastBatch1Trainer
 from experiments.equivalence.mlp import network_case
-from experiments.kinds.mlp import targets
+from experiments.mnist.compiled_mlp import FastBatch1Trainer
+from experiments.mnist.mlp import targets
 from framework.mlp import torch_activation
 from reference.activations import get_activation
 from reference.backprop import backward

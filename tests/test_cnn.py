@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from experiments.equivalence import cnn as eq
 from experiments.equivalence.check import CD_ATOL, CD_RTOL, tolerances
-from experiments.equivalence.trajectories import CNN_ATOL, cnn_trajectory, flat_params
+from experiments.mnist import equivalence_cnn as eq
+from experiments.mnist.trajectories import CNN_ATOL, cnn_trajectory, flat_params
 from framework import cnn as tcnn
 from framework.optim import torch_optimizer
 from reference import flatten, optim

@@ -14,7 +14,7 @@ from experiments import cli
 from experiments.config import ConfigError, get_experiment
 from experiments.engines import sequential
 from experiments.engines.sequential import ImageData, NumpySequential
-from experiments.kinds import cnn
+from experiments.mnist import cnn
 from experiments.outputs import Outputs
 
 
@@ -109,7 +109,7 @@ def test_cnn_config_rejects_an_unknown_impl(capsys):
 
 
 def test_bench_cnn_quick_rows():
-    from experiments.bench import cnn as bench_cnn
+    from experiments.mnist import bench_cnn
 
     df = pd.DataFrame(bench_cnn.rows(quick=True, repeats=1))
     for col in ("benchmark", "impl", "dtype", "threads", "median_s", "repeats"):
@@ -123,8 +123,9 @@ def test_bench_cnn_quick_rows():
 
 
 def test_equivalence_quick_cnn_rows_all_pass():
-    from experiments.equivalence import cases, trajectories
-    from experiments.equivalence import cnn as eq_cnn
+    from experiments.equivalence import cases
+    from experiments.mnist import equivalence_cnn as eq_cnn
+    from experiments.mnist import trajectories
 
     df = pd.DataFrame(cases.rows(quick=True) + eq_cnn.rows(quick=True) + trajectories.cnn_rows(quick=True))
     assert {"conv", "maxpool", "avgpool", "flatten", "cnn"} <= set(df["component"])

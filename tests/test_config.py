@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from experiments.config import CONFIG_DIR, ConfigError, all_experiments, load_experiment
-from experiments.kinds import mlp
-from experiments.kinds.mlp import RUN_KEYS
+from experiments.mnist import mlp
+from experiments.mnist.mlp import RUN_KEYS
 from experiments.runner import plan
 
 BASE = """\

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import Stopped
 
 from experiments.config import ConfigError
 from experiments.engines.sequential import ImageData
@@ -131,17 +132,17 @@ def tiny_engine(dtype="float64", seed=0, epochs=3, **over):
     return cfg, kind.numpy_engine(cfg, seed, data)
 
 
-def test_training_resumes_exactly(tmp_path):
-    from experiments.kinds.cnn import order_for
-    from experiments.train import Stopped, train
+def test_training_resumes_exactly(tmp_path, stop_after):
+    from experiments.train import order_for, train
 
     def run(stop):
         cfg, engine = tiny_engine()
         kw = dict(run_id="r", label="t", epochs=3, batch_size=4, n_train=16, order_for=lambda e: order_for(0, e, 16),
                   checkpoint=tmp_path / f"{stop}.npz")
         if stop:
+            stop_after(stop)
             with pytest.raises(Stopped):
-                train(engine, **kw, stop_after_epoch=stop)
+                train(engine, **kw)
             cfg, engine = tiny_engine()
         result = train(engine, **kw)
         return engine.snapshot(), result
@@ -152,7 +153,7 @@ def test_training_resumes_exactly(tmp_path):
 
 
 def test_twin_lockstep_float64_stays_equal():
-    from experiments.kinds.cnn import order_for
+    from experiments.train import order_for
 
     cfg, ne = tiny_engine(embed=5)
     te = TorchTwinFaces(ne)

@@ -1,7 +1,7 @@
 """The two fast batch-1 trainers against the readable reference, step for step on real MNIST.
 
 - reference.sgd_fast.sgd_epoch_batch1 (NumPy, in place, skips zero inputs in layer 1),
-- experiments.engines.compiled_mlp.FastBatch1Trainer (numba, its own copy of W in trainer.W),
+- experiments.mnist.compiled_mlp.FastBatch1Trainer (numba, its own copy of W in trainer.W),
 - reference.gradient_descent.sgd_epoch with batch_size=1 (the readable study algorithm).
 
 The three differ only in the order of the additions inside s[1] (and numba's loops), so from the same
@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from experiments.engines.compiled_mlp import FastBatch1Trainer
-from experiments.engines.mlp import CompiledMLP, MLPData, NumpyMLP, TorchMLP, mlp_engine
+from experiments.mnist.compiled_mlp import FastBatch1Trainer
+from experiments.mnist.mlp_engines import CompiledMLP, MLPData, NumpyMLP, TorchMLP, mlp_engine
 from reference.gradient_descent import sgd_epoch
 from reference.network import Architecture, copy_weights, init_weights
 from reference.sgd_fast import sgd_epoch_batch1, sparse_rows

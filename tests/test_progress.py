@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from experiments import progress, train
-from experiments.kinds import mlp
+from experiments.mnist import mlp
 
 
 class FakeTerminal(io.StringIO):

@@ -25,11 +25,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import Stopped
 
 import experiments.data
-from experiments import cli, config, outputs, provenance, runner, train
+from experiments import cli, config, outputs, provenance, runner
 from experiments.config import ConfigError
-from experiments.kinds import cnn, mlp
+from experiments.mnist import cnn, mlp
 from experiments.outputs import Outputs
 from experiments.runner import RunSpec
 
@@ -240,7 +241,7 @@ def cnn_results(out: Outputs, spec) -> tuple[list, dict]:
 
 
 def test_cnn_mnist_killed_and_resumed_through_the_runner_equals_an_uninterrupted_run(tiny_cnn, tmp_path,
-                                                                                      monkeypatch):
+                                                                                      monkeypatch, stop_after):
     spec = tiny_cnn
     straight = Outputs(tmp_path / "straight")
     assert runner.run_grid([spec], straight, "cnn_mnist", progress=False)[1] == []
@@ -249,11 +250,13 @@ def test_cnn_mnist_killed_and_resumed_through_the_runner_equals_an_uninterrupted
     real_order_for = cnn.order_for
     monkeypatch.setattr(cnn, "order_for", lambda seed, e, n: epochs.append(e) or real_order_for(seed, e, n))
     killed = Outputs(tmp_path / "killed")
-    with pytest.raises(train.Stopped):  # killed after the NumPy model's first epoch
-        cnn.execute(spec, killed, stop_after_epoch=1)
+    stop_after(1)
+    with pytest.raises(Stopped):  # killed after the NumPy model's first epoch
+        cnn.execute(spec, killed)
     assert epochs == [1]
-    with pytest.raises(train.Stopped):  # resumed, and killed again after the torch twin's first epoch
-        cnn.execute(spec, killed, stop_after_epoch=1)
+    stop_after(1)
+    with pytest.raises(Stopped):  # resumed, and killed again after the torch twin's first epoch
+        cnn.execute(spec, killed)
     assert epochs == [1, 2, 1]
     assert not killed.table("cnn_mnist").exists()
     rows, failures = runner.run_grid([spec], killed, "cnn_mnist", progress=False)
@@ -333,9 +336,9 @@ def test_a_broken_file_breaks_neither_list_nor_another_run(tmp_path, monkeypatch
                for line in lines)
     # run of the good experiment works (the runs themselves are not the point here: faked)
     calls = []
-    monkeypatch.setattr(runner, "execute", lambda spec, out, progress=False, provenance=None: calls.append(spec) or [
-        {"run_id": spec.run_id, "impl": "numpy", "final_test_acc": 0.5}])
-    monkeypatch.setattr("experiments.report.report_for", lambda name: None)
+    monkeypatch.setattr(runner, "execute", lambda spec, out, progress=False, provenance=None, threads=1:
+                        calls.append(spec) or [{"run_id": spec.run_id, "impl": "numpy", "final_test_acc": 0.5}])
+    monkeypatch.setattr("experiments.reports.report_for", lambda exp: None)
     rc, out, err = run(["run", "seed-mlp", "--quick", "--variants", "base", "--seeds", "0", "--out",
                         str(tmp_path / "out")], capsys)
     assert rc == 0 and len(calls) == 1, err
@@ -384,15 +387,16 @@ def check_reproduction(out: Path, seed_mlp, variants: list, seeds_of) -> None:
     comp = pd.read_csv(out / "comparison.csv")
     assert sorted(comp["impl"]) == ["numpy", "torch"] and comp["quick"].all()
     assert (comp["max_weight_diff_numpy_vs_torch"] >= 0).all()
-    against = pd.read_csv(out / "against_committed.csv").set_index("configuration")
-    committed = pd.read_csv(RESULTS / "reproduction_summary.csv").set_index("configuration")
-    assert sorted(against.index) == sorted(variants)  # one row per configuration
-    for v in variants:
-        assert against.loc[v, "committed_mean_test_acc"] == committed.loc[v, "mean_test_acc"]
-        assert against.loc[v, "committed_seeds"] == committed.loc[v, "seeds"]
-        assert against.loc[v, "epochs"] == 2 and against.loc[v, "committed_epochs"] == 100
-        assert against.loc[v, "difference_points"] == pytest.approx(
-            100 * (against.loc[v, "reproduced_mean_test_acc"] - committed.loc[v, "mean_test_acc"]))
+    against = pd.read_csv(out / "against_committed.csv")
+    configs = against[(against["row_type"] == "configuration") & (against["experiment"] == "seed-mlp")]
+    assert sorted(configs["variant"]) == sorted(variants) and against["quick"].all()  # one row per configuration
+    committed = pd.read_csv(RESULTS / "reproduction.csv")
+    committed = committed[committed["run_id"].isin({s.run_id for s in runner.plan(seed_mlp)})]  # declared runs only
+    for _, c in configs.iterrows():
+        old = committed.loc[(committed["variant"] == c["variant"]) & (committed["experiment"] == "seed-mlp")
+                            & committed["seed"].isin(seeds_of(c["variant"])), "final_test_acc"]
+        assert c["committed_runs"] == len(old) and c["committed_mean"] == pytest.approx(old.mean())
+        assert c["difference"] == pytest.approx(c["new_mean"] - c["committed_mean"])
 
 
 def test_reproduce_quick_trains_into_its_folder_reports_there_and_resumes(results_untouched, seed_mlp, tmp_path,

@@ -1,4 +1,4 @@
-"""The seed-mlp report (experiments.report.reproduction): summary statistics, verdicts, context rows,
+"""The seed-mlp report (experiments.mnist.reproduction): summary statistics, verdicts, context rows,
 the Markdown table and the README splice, computed from small synthetic result tables (no training).
 Runs with different settings (epochs, subsets) are never pooled into one configuration."""
 
@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from experiments.mnist import reproduction as report
 from experiments.outputs import Outputs
-from experiments.report import reproduction as report
 
 VARIED = ("hidden", "output", "loss_scale")
 BASE = {"experiment": "seed-mlp", "hidden": "tanh", "output": "tanh", "loss": "squared_error", "targets": "onehot",

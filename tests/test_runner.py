@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import Stopped
 
 from experiments import provenance, runner, train
-from experiments.kinds import mlp
+from experiments.mnist import mlp
 from experiments.outputs import Outputs
 from experiments.runner import RunSpec
 
@@ -112,11 +113,12 @@ def test_a_different_seed_gives_different_weights(reference_run):
 # (b) resume ------------------------------------------------------------------------------------
 
 
-def test_a_killed_run_resumes_to_exactly_the_uninterrupted_result(reference_run, tmp_path, monkeypatch):
+def test_a_killed_run_resumes_to_exactly_the_uninterrupted_result(reference_run, tmp_path, monkeypatch, stop_after):
     ref_out, spec, row = reference_run
     out = Outputs(tmp_path)
-    with pytest.raises(train.Stopped, match="stopped after epoch 1"):
-        mlp.execute(spec, out, stop_after_epoch=1)
+    stop_after(1)
+    with pytest.raises(Stopped, match="stopped after epoch 1"):
+        mlp.execute(spec, out)
     with np.load(out.checkpoints / f"{spec.run_id}.npz") as z:
         assert int(z["_epoch"]) == 1 and str(z["_run_id"]) == spec.run_id
     assert curve_csv(out, spec)["epoch"].tolist() == [1]
@@ -137,15 +139,16 @@ def test_a_killed_run_resumes_to_exactly_the_uninterrupted_result(reference_run,
     assert leftovers(out.root) == []
 
 
-def test_a_checkpoint_of_another_configuration_is_not_resumed(reference_run, tmp_path, monkeypatch):
+def test_a_checkpoint_of_another_configuration_is_not_resumed(reference_run, tmp_path, monkeypatch, stop_after):
     """Another configuration is another run (its own run_id and file); even its checkpoint copied under
     this run's name is recognised as foreign and the run starts from scratch."""
     ref_out, spec, row = reference_run
     out = Outputs(tmp_path)
     other = RunSpec(spec.experiment, spec.kind, spec.variant, spec.seed, {**spec.config, "lr": 0.05})
     assert other.run_id != spec.run_id
-    with pytest.raises(train.Stopped):
-        mlp.execute(other, out, stop_after_epoch=1)
+    stop_after(1)
+    with pytest.raises(Stopped):
+        mlp.execute(other, out)
     shutil.copy(out.checkpoints / f"{other.run_id}.npz", out.checkpoints / f"{spec.run_id}.npz")
     epochs_trained = []
     real_order_for = mlp.order_for
@@ -160,7 +163,7 @@ def test_a_checkpoint_of_another_configuration_is_not_resumed(reference_run, tmp
 
 
 def fake_execute(calls: list, fail_on: str | None = None):
-    def execute(spec, out, progress=False, provenance=None):
+    def execute(spec, out, progress=False, provenance=None, threads=1):
         calls.append(spec.run_id)
         if spec.run_id == fail_on:
             raise KeyboardInterrupt("killed")
@@ -210,7 +213,7 @@ def test_a_failing_run_is_reported_and_the_others_go_on(seed_mlp, tmp_path, monk
     specs = quick_grid(seed_mlp)
     good = fake_execute([])
 
-    def execute(spec, out, progress=False, provenance=None):
+    def execute(spec, out, progress=False, provenance=None, threads=1):
         if spec is specs[1]:
             raise FloatingPointError("boom")
         return good(spec, out, progress, provenance)

@@ -107,7 +107,7 @@ def test_equivalence_quick_passes_every_row_outside_results(project):
 
 
 def test_bench_mlp_rows_in_process():
-    from experiments.bench import mlp
+    from experiments.mnist import bench_mlp as mlp
 
     bench = pd.DataFrame(mlp.rows(repeats=1, steps=40, epoch=False))
     assert sorted(map(tuple, bench[["impl", "dtype"]].values)) == sorted(

@@ -21,8 +21,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from experiments.equivalence.trajectories import MLP_ATOL as TOL
-from experiments.equivalence.trajectories import mlp_trajectory as trajectory
+from experiments.mnist.trajectories import MLP_ATOL as TOL
+from experiments.mnist.trajectories import mlp_trajectory as trajectory
 
 N_TRAIN = 10000
 

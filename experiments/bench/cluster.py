@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from experiments.bench import SEED, median_time
+from experiments.bench.timer import SEED, median_time
 from experiments.provenance import ROOT, command_line, stamp, write_csv_atomic
 
 ONE_MINUTE_RUN_S = 60.0  # the yardstick: overhead per grid is judged against a one-minute run

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from experiments.bench import SEED, median_time
+from experiments.bench.timer import SEED, median_time
 from experiments.threads import pin
 
 SHAPE = (64, 16, 28, 28)

@@ -7,6 +7,6 @@
     name                                  which implementation ran, recorded in every row
 
 Adapters: the readable NumPy MLP, the compiled MLP (numba, batch size 1), the torch MLP
-(experiments/engines/mlp.py); the NumPy Sequential model and its torch twin
+(experiments/mnist/mlp_engines.py); the NumPy Sequential model and its torch twin
 (experiments/engines/sequential.py). Each fast path is proven against the readable one in tests/.
 """

@@ -1,9 +1,9 @@
 """Engines for the Sequential model (reference/sequential.py) and its torch twin (framework/cnn.py).
 
 Both train with mini-batches of `batch(idx)` (the inputs of the samples idx, e.g. augmented), the mean
-softmax cross-entropy, an optimizer (reference/optim.py, twinned by torch.optim) and a learning rate
-`lr_at(epoch)` per epoch. A snapshot holds parameters, layer state (running statistics) and the
-optimizer's buffers, so that a resumed run continues exactly.
+of the model's own loss (the twin trains on that loss's torch twin), an optimizer (reference/optim.py,
+twinned by torch.optim) and a learning rate `lr_at(epoch)` per epoch. A snapshot holds parameters, layer
+state (running statistics) and the optimizer's buffers, so that a resumed run continues exactly.
 """
 
 from __future__ import annotations
@@ -34,6 +34,11 @@ def unflatten_nested(prefix: str, snap: dict, n: int) -> list:
             i, k = name[len(prefix):].split(".", 1)
             out[int(i)][k] = v
     return out
+
+
+def max_param_diff(a: dict, b: dict) -> float:
+    """max |a - b| over the parameters of two snapshots."""
+    return max((float(np.max(np.abs(a[k] - b[k]))) for k in a if k.startswith("param.")), default=0.0)
 
 
 def opt_snapshot(opt_state: dict) -> dict:
@@ -102,20 +107,18 @@ class TorchSequential(NumpySequential):
     def __init__(self, model, params, state, data, optimizer, lr_at, batch_size, batch=None, seed: int = 0):
         import torch
 
-        from framework.cnn import build_twin
+        from framework.cnn import build_twin, twin_loss
         from framework.optim import torch_optimizer
 
-        torch.set_num_threads(1)
         self.torch, self.model, self.data, self.lr_at, self.batch_size = torch, model, data, lr_at, batch_size
         self.optimizer = optimizer
         self.twin = build_twin(model, params, state)
+        self.loss = twin_loss(model)
         self.opt = torch_optimizer(optimizer, self.twin)
         self.batch = batch or (lambda idx: data.X_train[idx])
         self.y = torch.from_numpy(np.asarray(data.y_train, dtype=np.int64))
 
     def epoch(self, order, epoch):
-        import torch.nn.functional as F
-
         from framework.optim import set_lr
 
         torch = self.torch
@@ -125,8 +128,8 @@ class TorchSequential(NumpySequential):
         for i in range(0, len(order), self.batch_size):
             idx = order[i:i + self.batch_size]
             self.opt.zero_grad(set_to_none=True)
-            E = F.cross_entropy(self.twin(torch.from_numpy(np.ascontiguousarray(self.batch(idx)))),
-                                self.y[torch.from_numpy(np.asarray(idx))])
+            E = self.loss(self.twin(torch.from_numpy(np.ascontiguousarray(self.batch(idx)))),
+                          self.y[torch.from_numpy(np.asarray(idx))])
             E.backward()
             self.opt.step()
             losses.append(float(E.detach()))

@@ -3,34 +3,33 @@ PyTorch twin; `python -m experiments equivalence` writes the rows to results/equ
 
     check.py         one check: forward, backward with a random upstream gradient, central differences
     cases.py         the layer cases, one line each (activations, losses, convolution, pooling, flatten)
-    mlp.py, cnn.py   whole networks: the study's MLP and the Sequential CNNs
+    mlp.py           the study's MLP (W[l] layout) against its twin
     layers.py        batch normalisation, dropout and the optimizers (SGD, Adam, AdamW, schedules)
     cosface.py       L2 normalisation, the cosine layer and the additive-margin softmax loss (CosFace)
-    trajectories.py  whole training runs from identical weights and order, and their sensitivity
 
-FAMILIES lists the modules whose rows(quick) -> list[dict] make up the table: adding a family is one
-module with a rows function and one line here.
+The experiment families add their own rows through their kinds (Kind.equivalence_rows: whole networks
+on their data, training trajectories) and extra tables (Kind.equivalence_tables).
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from experiments.equivalence import cases, cnn, cosface, layers, mlp, trajectories
-from experiments.faces import equivalence as faces
+from experiments.equivalence import cases, cosface, layers, mlp
+from experiments.kinds import registry
 from experiments.outputs import Outputs, ad_hoc, official
 from experiments.provenance import command_line, stamp, write_csv_atomic
 
-FAMILIES = (cases, mlp, cnn, layers, cosface, trajectories, faces)
+CORE = (cases, mlp, layers, cosface)
 TABLE = "equivalence"
-SENSITIVITY_TABLE = "trajectory_sensitivity"
 SEEDING = ("component rows: inputs from numpy.random.default_rng with the fixed per-case seeds of "
            "experiments/equivalence/; trajectory rows: the seed column")
 
 
 def rows(quick: bool = False) -> list[dict]:
     """Every row of the table (quick: fewer cases and short trajectories, labelled QUICK)."""
-    return [r for family in FAMILIES for r in family.rows(quick)]
+    return ([r for module in CORE for r in module.rows(quick)]
+            + [r for kind in registry().values() for r in kind.equivalence_rows(quick)])
 
 
 KEY = ["component", "case", "dtype", "quantity"]
@@ -64,11 +63,11 @@ def write(out: Outputs | None = None, quick: bool = False) -> bool:
         keep_every_row(df, path)
     write_csv_atomic(df, path)
     if not quick:
-        sens = pd.DataFrame(trajectories.sensitivity_rows())
-        for k, v in prov.items():
-            sens[k] = v
-        write_csv_atomic(sens, out.table(SENSITIVITY_TABLE))
-        print(sens.pivot(index="step", columns="variant", values="max_abs_weight_diff_numpy_vs_torch").to_string())
+        for kind in registry().values():
+            for name, extra in kind.equivalence_tables().items():
+                extra = pd.DataFrame(extra).assign(**prov)
+                write_csv_atomic(extra, out.table(name))
+                print(f"{name}: {len(extra)} rows -> {out.shown(out.table(name))}")
     failed = df[~df["passed"].astype(bool)]
     print(f"{len(df)} rows, {len(failed)} failed -> {out.shown(path)}")
     summary = df.groupby(["component", "dtype"]).agg(rows=("passed", "size"), passed=("passed", "sum"),
@@ -78,7 +77,3 @@ def write(out: Outputs | None = None, quick: bool = False) -> bool:
         print(failed[["component", "case", "dtype", "quantity", "max_abs_err", "tolerance"]].to_string())
     return len(failed) == 0
 
-
-def write_equivalence(quick: bool = False) -> bool:
-    """The CLI's entry point until it passes an Outputs to write()."""
-    return write(None, quick)

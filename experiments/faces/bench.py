@@ -11,7 +11,7 @@ import tracemalloc
 
 import numpy as np
 
-from experiments.bench import SEED, median_time
+from experiments.bench.timer import SEED, median_time
 from experiments.threads import pin
 
 
@@ -19,7 +19,7 @@ def setup(quick: bool):
     """(cfg, NumPy engine, its batches of epoch 1) of orl-faces' base run on split SEED."""
     from experiments.config import get_experiment
     from experiments.faces import kind
-    from experiments.kinds.cnn import order_for
+    from experiments.train import order_for
 
     cfg = get_experiment("orl-faces").runs["base"]
     if quick:
@@ -44,7 +44,8 @@ def torch_model(engine):
 
 def rows(quick: bool = False, repeats: int = 5) -> list[dict]:
     import torch
-    import torch.nn.functional as F
+
+    from framework.cnn import twin_loss
 
     threads = pin(1)
     cfg, engine, batches = setup(quick)
@@ -58,6 +59,7 @@ def rows(quick: bool = False, repeats: int = 5) -> list[dict]:
             engine.step(x, y, drop, lr)
 
     model = torch_model(engine).train()
+    loss = twin_loss(engine.model)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=cfg["momentum"], nesterov=cfg["nesterov"],
                           weight_decay=cfg["weight_decay"])
     txs = [torch.from_numpy(x) for x in xs]
@@ -66,7 +68,7 @@ def rows(quick: bool = False, repeats: int = 5) -> list[dict]:
     def torch_epoch():
         for x, y in zip(txs, tys):
             opt.zero_grad(set_to_none=True)
-            F.cross_entropy(model(x), y).backward()
+            loss(model(x), y).backward()
             opt.step()
 
     t_np = median_time(numpy_epoch, repeats, warmup=True)

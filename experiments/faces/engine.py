@@ -15,9 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from experiments.engines.sequential import ImageData, NumpySequential, flatten_nested
+from experiments.engines.sequential import ImageData, NumpySequential, flatten_nested, max_param_diff
 from experiments.faces.images import shift_flip
-from experiments.kinds.cnn import max_param_diff
 from framework import cnn as twin_cnn
 from framework.optim import torch_optimizer, torch_scheduler
 from reference import sequential as seq
@@ -106,6 +105,7 @@ class TorchTwinFaces:
         ne = numpy_engine
         self.numpy, self.model = ne, ne.model
         self.twin = twin_cnn.build_twin(ne.model, ne.params, ne.state)
+        self.loss = twin_cnn.twin_loss(ne.model)
         self.opt = torch_optimizer(ne.recipe.optimizer, self.twin, ne.recipe.lr)
         self.scheduler = torch_scheduler(ne.recipe.schedule, self.opt)
 
@@ -115,7 +115,7 @@ class TorchTwinFaces:
         twin_cnn.share_randomness(self.twin, self.model, self.numpy.last_caches)
         self.opt.zero_grad(set_to_none=True)
         out = self.twin(torch.from_numpy(np.ascontiguousarray(x)))
-        E = torch.nn.functional.cross_entropy(out, torch.from_numpy(np.asarray(labels, dtype=np.int64)))
+        E = self.loss(out, torch.from_numpy(np.asarray(labels, dtype=np.int64)))
         E.backward()
         self.opt.step()
         return float(E.detach())

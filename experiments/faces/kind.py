@@ -16,12 +16,13 @@ import time
 import numpy as np
 import pandas as pd
 
-from experiments.config import ConfigError, at_least, check_keys, is_int, one_of, positive
 from experiments.engines.sequential import ImageData
 from experiments.faces import baselines, images, metrics, models, splits
 from experiments.faces.engine import NumpyFaces, Recipe, TorchTwinFaces, differences, lockstep_epoch
-from experiments.kinds.cnn import order_for
+from experiments.kinds import Kind
 from experiments.provenance import write_csv_atomic
+from experiments.schema import ConfigError, at_least, is_int, one_of, positive
+from experiments.train import order_for
 from reference import optim, schedules
 
 TABLE = "orl_faces"
@@ -80,15 +81,16 @@ DEFAULTS = {
     "flip": True, "dtype": "float32", "pca_components": 50, "mirror_embedding": False, "quick": False,
     "head": "softmax", "cosface_scale": 30.0, "cosface_margin": 0.35,
 }
-# keys added after runs were recorded: left out of a config at their default, so those runs keep their run_id
-LATER_KEYS = ("head", "cosface_scale", "cosface_margin")
+# the settings of one head only (key -> its head)
+HEAD_KEYS = {"cosface_scale": "cosface", "cosface_margin": "cosface"}
+# settings added after runs were recorded -> the value those runs had (left out of their identity)
+FROZEN = {"head": "softmax"}
 QUICK = {"epochs": 2, "quick": True}
 QUICK_PEOPLE = 10
 
 
-def validate(where: str, run: dict) -> dict:
-    """Defaults filled, every key checked, and the combinations checked."""
-    out = check_keys(where, run, RUN_KEYS, DEFAULTS)
+def check(where: str, out: dict) -> None:
+    """The combinations of settings a run may have."""
     if out["task"] == "verify" and out["method"] not in VERIFY_METHODS:
         raise ConfigError(f"{where}: task verify compares embeddings of {list(VERIFY_METHODS)}, got method "
                           f"{out['method']!r}")
@@ -98,14 +100,11 @@ def validate(where: str, run: dict) -> dict:
         raise ConfigError(f"{where}: fisherfaces need at least 2 training images per person, got k = {out['k']}")
     if out["head"] != "softmax" and out["method"] != "cnn":
         raise ConfigError(f"{where}: head {out['head']!r} is the cnn's output layer, got method {out['method']!r}")
-    if out["head"] == "softmax":
-        return {k: v for k, v in out.items() if k not in LATER_KEYS}
-    return out
 
 
-def quick(cfg: dict) -> dict:
-    """The labelled smoke version of a run: 2 epochs on the first 10 people."""
-    return {**cfg, **QUICK, "epochs": min(cfg["epochs"], QUICK["epochs"])}
+def applies(key: str, cfg: dict) -> bool:
+    """A head's own settings exist only in the runs with that head."""
+    return not (key in HEAD_KEYS and HEAD_KEYS[key] != cfg["head"])
 
 
 def load_faces(cfg: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -250,3 +249,12 @@ def execute(spec, out, *, progress: bool = False) -> list[dict]:
     """One run of kind faces; its rows (one; two for the twin, numpy and torch)."""
     cfg = spec.config
     return {"identify": identify, "verify": verify, "twin": twin}[cfg["task"]](spec, out, cfg, progress)
+
+
+KIND = Kind(name="faces", table=TABLE, run_keys=RUN_KEYS, defaults=DEFAULTS, execute=execute, check=check,
+            quick_settings=QUICK, frozen=FROZEN, applies=applies, reports={"faces": "experiments.faces.report:report"},
+            metrics=("accuracy", "eer", "auc", "final_train_loss"),
+            bench=("experiments.faces.bench:rows",), equivalence=("experiments.faces.equivalence:rows",),
+            cli=("experiments.faces.identify:register",))
+KINDS = (KIND,)
+validate, quick = KIND.validate, KIND.quick

@@ -102,7 +102,7 @@ def cnn_central(model, params, x, labels) -> dict:
 def mnist_images(dtype) -> tuple[np.ndarray, np.ndarray]:
     """The standardised MNIST training images (N, 1, 28, 28) and labels, as the cnn experiments see them."""
     from experiments.data import load
-    from experiments.kinds.cnn import pixel_mean_std, prepare_images
+    from experiments.mnist.cnn import pixel_mean_std, prepare_images
 
     mnist = load("mnist")
     return prepare_images(mnist.train_x, *pixel_mean_std(mnist.train_x), dtype), mnist.train_y.astype(np.int64)

@@ -1,21 +1,21 @@
 """MLP rows of python -m experiments bench: seconds per SGD step at batch size 1 for the study's
 784-128-64-10 network, float64 and float32: the readable NumPy reference (reference.gradient_descent),
-the in-place NumPy path (reference.sgd_fast), the compiled path (experiments/engines/compiled_mlp.py,
+the in-place NumPy path (reference.sgd_fast), the compiled path (experiments/mnist/compiled_mlp.py,
 float64 only) and PyTorch eager (framework.mlp); and one full epoch (60,000 steps) for the compiled
 path and PyTorch eager, on the same MNIST samples.
 """
 
 from __future__ import annotations
 
-from experiments.bench import SEED, median_time
+from experiments.bench.timer import SEED, median_time
 
 
 def step_paths(cfg: dict, mnist) -> dict:
     """impl -> fn(k) running k SGD steps at batch size 1 from the same weights on the same samples."""
     import torch
 
-    from experiments.engines.compiled_mlp import FastBatch1Trainer
-    from experiments.kinds.mlp import initial_weights, order_for, prepare
+    from experiments.mnist.compiled_mlp import FastBatch1Trainer
+    from experiments.mnist.mlp import initial_weights, order_for, prepare
     from framework.mlp import MLP
     from framework.mlp import sgd_epoch as torch_epoch
     from reference.gradient_descent import sgd_epoch
@@ -43,7 +43,7 @@ def step_paths(cfg: dict, mnist) -> dict:
 
 def rows(repeats: int = 7, steps: int = 2000, epoch: bool = True) -> list:
     from experiments.data import load
-    from experiments.kinds.mlp import DEFAULTS
+    from experiments.mnist.mlp import DEFAULTS
 
     base = {**DEFAULTS, "layers": [784, 128, 64, 10], "hidden": "sigmoid", "output": "sigmoid",
             "loss": "squared_error", "lr": 0.1, "targets": "onehot", "init": "lecun_normal", "init_gain": 1.0,
@@ -65,3 +65,8 @@ def rows(repeats: int = 7, steps: int = 2000, epoch: bool = True) -> list:
                              "dtype": dtype, "threads": 1, "median_s": med, "repeats": 1, "unit": "seconds per epoch",
                              "notes": f"100-epoch estimate {med * 100 / 60:.1f} min"})
     return rows
+
+
+def kind_rows(quick: bool, repeats: int) -> list:
+    """The rows of `python -m experiments bench` (quick: fewer steps, no epoch)."""
+    return rows(repeats=repeats, steps=300 if quick else 2000, epoch=not quick)

@@ -22,7 +22,7 @@ import tracemalloc
 
 import numpy as np
 
-from experiments.bench import SEED, median_time
+from experiments.bench.timer import SEED, median_time
 from experiments.threads import pin
 
 CONV_LAYERS = (  # (c_in, c_out, H, W)
@@ -80,7 +80,7 @@ def conv_layer_rows(repeats: int, inner: int) -> list[dict]:
 
 def _mnist(dtype: str, n: int):
     from experiments.data import load
-    from experiments.kinds.cnn import prepare
+    from experiments.mnist.cnn import prepare
 
     d = prepare({"dtype": dtype, "train_limit": n, "test_limit": 1}, load("mnist"))
     return d.X_train, d.y_train
@@ -90,7 +90,7 @@ def epoch_rows(quick: bool) -> list[dict]:
     import time
 
     from experiments.engines.sequential import SEQUENTIAL_ENGINES, ImageData
-    from experiments.kinds.cnn import order_for
+    from experiments.train import order_for
     from reference import optim
     from reference import sequential as seq
 

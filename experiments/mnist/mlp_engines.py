@@ -53,12 +53,12 @@ class NumpyMLP:
 
 
 class CompiledMLP(NumpyMLP):
-    """The compiled batch-1 kernel (experiments/engines/compiled_mlp.py), float64 only."""
+    """The compiled batch-1 kernel (experiments/mnist/compiled_mlp.py), float64 only."""
 
     name = "numpy-compiled-batch1"
 
     def __init__(self, arch, W, data, eta, batch_size, loss_scale=1.0):
-        from experiments.engines.compiled_mlp import FastBatch1Trainer
+        from experiments.mnist.compiled_mlp import FastBatch1Trainer
 
         if batch_size != 1:
             raise ValueError(f"the compiled engine runs batch size 1 only, got {batch_size}")

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from experiments.config import ConfigError, at_least, check_keys, is_int, one_of, positive
-from experiments.engines.mlp import MLPData, mlp_engine
+from experiments.kinds import Kind
+from experiments.mnist.mlp_engines import MLPData, mlp_engine
+from experiments.schema import ConfigError, at_least, is_int, one_of, positive
 from reference.activations import ACTIVATIONS
 from reference.gradient_descent import epoch_order
 from reference.losses import STUDY_LOSSES
@@ -53,9 +54,8 @@ DEFAULTS = {
 QUICK = {"train_limit": 2000, "test_limit": 1000, "epochs": 2}
 
 
-def validate(where: str, run: dict) -> dict:
-    """Defaults filled, every key checked, and the combination checked (MNIST widths, loss/output)."""
-    out = check_keys(where, run, RUN_KEYS, DEFAULTS)
+def check(where: str, out: dict) -> None:
+    """The combinations: MNIST widths, loss and output, a trainable activation."""
     d = out["layers"]
     if d[0] != MNIST_D0 or d[-1] != MNIST_CLASSES:
         raise ConfigError(f"{where}: layers {d} do not fit MNIST: d[0] must be {MNIST_D0} and d[L] must be "
@@ -69,12 +69,6 @@ def validate(where: str, run: dict) -> dict:
         if out[k] == "sign":
             raise ConfigError(f"{where}: {k} activation 'sign' has derivative 0 everywhere and cannot be trained by "
                               f"gradient descent")
-    return out
-
-
-def quick(cfg: dict) -> dict:
-    """The labelled smoke version of a run: a subset and at most 2 epochs."""
-    return {**cfg, **QUICK, "epochs": min(cfg["epochs"], QUICK["epochs"])}
 
 
 def scale_inputs(images: np.ndarray, scaling: str, mean: float, std: float, dtype) -> np.ndarray:
@@ -140,7 +134,7 @@ def engine(cfg: dict, W0: list, data: MLPData):
     return cls(architecture(cfg), W0, data, rate(cfg), cfg["batch_size"], cfg["loss_scale"])
 
 
-def execute(spec, out, *, progress: bool = False, stop_after_epoch: int | None = None) -> list[dict]:
+def execute(spec, out, *, progress: bool = False) -> list[dict]:
     """Train one run to its epochs (resuming from its checkpoint); one row."""
     from experiments.data import load
     from experiments.train import train
@@ -153,7 +147,20 @@ def execute(spec, out, *, progress: bool = False, stop_after_epoch: int | None =
                    epochs=cfg["epochs"], batch_size=cfg["batch_size"], n_train=N,
                    order_for=lambda e: order_for(spec.seed, e, N, cfg["shuffle"]),
                    checkpoint=out.checkpoints / f"{spec.run_id}.npz", curve_path=curve,
-                   final_path=out.checkpoints / "final" / f"{spec.run_id}.npz", progress=progress,
-                   stop_after_epoch=stop_after_epoch)
+                   final_path=out.checkpoints / "final" / f"{spec.run_id}.npz", progress=progress)
     return [{**result, "quick": cfg["train_limit"] > 0, "n_train": N, "n_test": len(data.X_test),
              "curve": out.shown(curve)}]
+
+
+def deterministic(cfg: dict) -> bool:
+    """The compiled batch-1 float64 path (numba loops, no BLAS) adds in one fixed order on every machine."""
+    return cfg["impl"] == "numpy" and cfg["batch_size"] == 1 and cfg["dtype"] == "float64"
+
+
+KIND = Kind(name="mlp", table=TABLE, run_keys=RUN_KEYS, defaults=DEFAULTS, execute=execute, check=check,
+            quick_settings=QUICK, metrics=("final_test_acc", "final_train_loss"), deterministic=deterministic,
+            reports={"reproduction": "experiments.mnist.reproduction:report",
+                     "comparison": "experiments.mnist.comparison:report"},
+            bench=("experiments.mnist.bench_mlp:kind_rows",), equivalence=("experiments.mnist.trajectories:rows",),
+            equivalence_extra=("experiments.mnist.trajectories:extra_tables",))
+validate, quick = KIND.validate, KIND.quick

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from experiments.plots import STUDY_ACC, plot_curves
 from experiments.provenance import ROOT, of_runs, write_csv_atomic
-from experiments.report.plots import STUDY_ACC, plot_curves
 
 WITHIN = 0.003  # 0.3 percentage points
 # below this after 100 epochs the network is stuck: in the runs here such networks saturate within the

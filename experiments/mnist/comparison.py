@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from experiments.plots import plot_curves
 from experiments.provenance import append_rows_atomic, command_line, stamp
-from experiments.report.plots import plot_curves
 
 NOTE = ("Both trained from identical initial weights and sample order. Seconds per epoch are the training runs' "
         "own (one thread each; runs resume across sessions and share the machine with other work, so they are not "

@@ -49,7 +49,7 @@ def mlp_trajectory(cfg: dict, dataset, steps: int, batch_size: int, seed: int = 
     dataset: an experiments.data.Dataset (its training split is used). Returns (max weight difference
     at the end, list of (step, max weight difference)).
     """
-    from experiments.kinds.mlp import architecture, initial_weights, order_for, prepare, rate
+    from experiments.mnist.mlp import architecture, initial_weights, order_for, prepare, rate
 
     torch.set_num_threads(1)
     arch = architecture(cfg)
@@ -81,8 +81,8 @@ def flat_params(params: list[dict]) -> np.ndarray:
 
 
 def cnn_batches(seed: int, n: int, steps: int, batch_size: int):
-    """The first `steps` mini-batches: epoch e's permutation (experiments.kinds.cnn.order_for) cut in order."""
-    from experiments.kinds.cnn import order_for
+    """The first `steps` mini-batches: epoch e's permutation (experiments.mnist.cnn.order_for) cut in order."""
+    from experiments.train import order_for
 
     done, epoch = 0, 1
     while True:
@@ -103,7 +103,7 @@ def cnn_trajectory(steps: int = 200, batch_size: int = 16, lr: float = 0.05, see
     states=True also both parameter trajectories, (steps + 1, P) each.
     `data` = (X, y) overrides MNIST (standardised images, labels).
     """
-    from experiments.equivalence.cnn import mnist_images
+    from experiments.mnist.equivalence_cnn import mnist_images
 
     X, y = mnist_images(dtype) if data is None else data
     model = seq.lenet(hidden)
@@ -178,3 +178,8 @@ def sensitivity_rows(steps: int = 8000, every: int = 500) -> list[dict]:
                   "lr": cfg["lr"], "seed": SEED, "step": k, "max_abs_weight_diff_numpy_vs_torch": v}
                  for k, v in history]
     return rows
+
+
+def extra_tables() -> dict:
+    """The full equivalence run's extra table: how the MLP's NumPy-vs-torch difference grows with steps."""
+    return {"trajectory_sensitivity": sensitivity_rows()}

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from experiments.config import at_least, check_keys, one_of, positive
-from experiments.engines.sequential import SEQUENTIAL_ENGINES, ImageData
+from experiments.engines.sequential import SEQUENTIAL_ENGINES, ImageData, max_param_diff
+from experiments.kinds import Kind
+from experiments.schema import at_least, one_of, positive
+from experiments.train import order_for
 from reference import optim
 from reference.schedules import ExponentialLR
 from reference.sequential import lenet
@@ -41,14 +43,6 @@ DEFAULTS = {"dataset": "mnist", "impl": "both", "model": "lenet", "hidden": 128,
 QUICK = {"train_limit": 2000, "test_limit": 1000, "epochs": 1}
 
 
-def validate(where: str, run: dict) -> dict:
-    return check_keys(where, run, RUN_KEYS, DEFAULTS)
-
-
-def quick(cfg: dict) -> dict:
-    return {**cfg, **QUICK}
-
-
 def pixel_mean_std(images: np.ndarray) -> tuple[float, float]:
     """Mean and standard deviation of the pixels x / 255, from the histogram of the uint8 values."""
     counts = np.bincount(images.ravel(), minlength=256).astype(np.float64)
@@ -72,20 +66,7 @@ def prepare(cfg: dict, mnist) -> ImageData:
                      prepare_images(mnist.test_x[te], mean, std, cfg["dtype"]), mnist.test_y[te].astype(np.int64))
 
 
-def order_for(seed: int, epoch: int, n: int) -> np.ndarray:
-    """Epoch `epoch`'s order (from 1): the epoch-th permutation drawn from default_rng(seed)."""
-    rng = np.random.default_rng(seed)
-    for _ in range(epoch - 1):
-        rng.permutation(n)
-    return rng.permutation(n)
-
-
-def max_param_diff(a: dict, b: dict) -> float:
-    """max |a - b| over the parameters of two snapshots."""
-    return max((float(np.max(np.abs(a[k] - b[k]))) for k in a if k.startswith("param.")), default=0.0)
-
-
-def execute(spec, out, *, progress: bool = False, stop_after_epoch: int | None = None) -> list[dict]:
+def execute(spec, out, *, progress: bool = False) -> list[dict]:
     from experiments.data import load
     from experiments.train import train
 
@@ -99,16 +80,22 @@ def execute(spec, out, *, progress: bool = False, stop_after_epoch: int | None =
     results, finals = {}, {}
     for impl in impls:
         engine = SEQUENTIAL_ENGINES[impl](model, params0, state0, data, optim.SGD(),
-                                          lambda e: schedule(cfg["lr"], e - 1), cfg["batch_size"])
+                                          lambda e: schedule(cfg["lr"], e - 1), cfg["batch_size"], seed=seed)
         final = out.checkpoints / "final" / f"{spec.run_id}.{impl}.npz"
         results[impl] = train(engine, run_id=f"{spec.run_id}.{impl}", label=f"{spec.label}/{impl}",
                               epochs=cfg["epochs"], batch_size=cfg["batch_size"], n_train=n,
                               order_for=lambda e: order_for(seed, e, n),
                               checkpoint=out.checkpoints / f"{spec.run_id}.{impl}.npz",
                               curve_path=out.curves(spec.experiment) / f"{spec.variant}__{spec.run_id}.{impl}.csv",
-                              final_path=final, progress=progress, stop_after_epoch=stop_after_epoch)
+                              final_path=final, progress=progress)
         finals[impl] = engine.snapshot()
     diff = max_param_diff(finals["numpy"], finals["torch"]) if len(finals) == 2 else float("nan")
     return [{"impl": impl, "model": f"lenet(hidden={cfg['hidden'] or None})", "train_n": n,
              "test_n": len(data.y_test), "test_acc": r["final_test_acc"], **r,
              "max_weight_diff_vs_other": diff, "quick": cfg["train_limit"] > 0} for impl, r in results.items()]
+
+
+KIND = Kind(name="cnn", table=TABLE, run_keys=RUN_KEYS, defaults=DEFAULTS, execute=execute, quick_settings=QUICK,
+            metrics=("test_acc", "final_train_loss"),
+            bench=("experiments.mnist.bench_cnn:rows",), equivalence=("experiments.mnist.equivalence_cnn:rows",))
+validate, quick = KIND.validate, KIND.quick
