@@ -45,8 +45,14 @@ def test_an_official_write_never_drops_a_committed_row(tmp_path):
     path = tmp_path / "equivalence.csv"
     old.to_csv(path, index=False)
     keep_every_row(pd.concat([old, old.assign(case="c")]), path)  # more rows: fine
-    with pytest.raises(ValueError, match=r"lack 1 of its rows, e.g. \[\('conv', 'b', 'float64', 'output'\)\]"):
+    # a table from before the framework column holds torch's rows
+    with pytest.raises(ValueError, match=r"lack 1 of its rows, e.g. \[\('torch', 'conv', 'b', 'float64', 'output'\)\]"):
         keep_every_row(old.iloc[:1], path)
+    both = pd.concat([old.assign(framework="torch"), old.assign(framework="jax")])
+    both.to_csv(path, index=False)
+    keep_every_row(both, path)
+    with pytest.raises(ValueError, match=r"lack 2 of its rows, e.g. \[\('jax', 'conv', 'a'"):
+        keep_every_row(old.assign(framework="torch"), path)  # the JAX rows may not go either
 
 
 def test_a_quick_run_never_writes_into_results():

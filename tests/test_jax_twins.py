@@ -160,7 +160,9 @@ def test_study_network_three_ways(i):
 
 
 def test_small_cnn_with_every_layer_kind_four_ways():
-    rows = check("cnn", "small_all_layers_n3", jc.small_cnn_quantities(F64))
+    from experiments.mnist.jax_equivalence import small_cnn_quantities
+
+    rows = check("cnn", "small_all_layers_n3", small_cnn_quantities(F64))
     assert any(r["quantity"] == "input_grad vs central difference" and r["framework"] == "jax" for r in rows)
 
 
@@ -230,7 +232,7 @@ def test_face_cnn_lockstep_with_both_twins():
     from experiments.engines.sequential import ImageData
     from experiments.faces import kind
     from experiments.faces.jax_twin import lockstep_engines
-    from experiments.kinds.cnn import order_for
+    from experiments.train import order_for
 
     cfg = kind.validate("test", {"channels": [3, 4], "embed": 5, "epochs": 3, "batch_size": 4, "dtype": "float64",
                                  "max_shift": 1})

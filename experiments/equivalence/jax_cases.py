@@ -8,7 +8,7 @@ The cases are the harness's own, read from their modules, so a case added there 
                  to the twins), and the small CNN with batch normalisation and dropout, train and eval
     cosface.py   L2 normalisation, the cosine layer, the additive-margin softmax
     mlp.py       the study's network: x[L], s[l], x[l], delta[l], G[l], E_in
-    cnn.py       the CNN with every layer kind (and, given MNIST, LeNet on real images)
+(whole CNNs on MNIST: experiments/mnist/jax_equivalence.py; the face CNN: experiments/faces/jax_twin.py)
 
 Each function returns jax_check.Quantities (ours, torch, jax, central) for one case, and `rows(quick)`
 every row of the JAX columns of results/equivalence.csv.
@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
-from experiments.equivalence import cases, cnn, cosface, layers, mlp
+from experiments.equivalence import cases, cosface, layers, mlp
 from experiments.equivalence.check import central_difference, run_central, run_ours, run_twin
 from experiments.equivalence.jax_check import NEW_FRAMEWORKS, Quantities, four_way, run_jax, run_layer
 from framework.jax import mlp as jmlp
@@ -341,63 +341,10 @@ def mlp_rows(quick: bool = False, frameworks=NEW_FRAMEWORKS) -> list[dict]:
 
 
 
-# ---------------------------------------------------------------------------------------------
-# cnn.py: whole CNNs, with the input gradient
-# ---------------------------------------------------------------------------------------------
-
-def cnn_jax(model: seq.Sequential, params: list[dict], x: np.ndarray, labels: np.ndarray) -> dict:
-    """cnn.cnn_ours' quantities from the JAX twin: s[L], E_in, dE_in/dx and every parameter gradient."""
-    jt = jseq.build_twin(model, params)
-    y = jnp.asarray(seq.one_hot(labels, model.forward(x[:1], params, cnn.no_state(model), train=True)[0].shape[1],
-                                x.dtype))
-
-    def E(p, x):
-        s_L, _ = jseq.forward(jt.applies, p, jt.state, x, True, jseq.no_randomness(jt))
-        return jax_loss(jseq.model_loss(model), s_L, s_L, y), s_L
-
-    grad = jax.jit(jax.value_and_grad(E, argnums=(0, 1), has_aux=True))
-    (E_in, s_L), (g_params, g_x) = grad(jt.params, jnp.asarray(x))
-    out = {"output": np.asarray(s_L), "loss": np.array([float(E_in)]), "input_grad": np.asarray(g_x)}
-    for layer, g in zip(model.layers, jseq.read(jt, g_params)):
-        out.update({f"grad {layer.name}.{k}": v for k, v in g.items()})
-    return out
-
-
-def small_cnn_quantities(dtype, central: bool = True) -> Quantities:
-    small = cnn.with_head(cnn.small_cnn(), (3, 2, 7, 6))
-    rng = np.random.default_rng(1)
-    xs, ls = rng.normal(size=(3, 2, 7, 6)).astype(dtype), rng.integers(0, 10, 3)
-    ps = cnn.randomised(small, 1, dtype)
-    cd = cnn.cnn_central(small, ps, xs, ls) if central and dtype == np.float64 else {}
-    return Quantities(cnn.cnn_ours(small, ps, xs, ls), cnn.cnn_torch(small, ps, xs, ls), cnn_jax(small, ps, xs, ls), cd)
-
-
-def lenet_quantities(x: np.ndarray, labels: np.ndarray, dtype, input_grad: bool) -> Quantities:
-    lenet = seq.lenet()
-    params = cnn.randomised(lenet, 0, dtype)
-    q = Quantities(cnn.cnn_ours(lenet, params, x, labels), cnn.cnn_torch(lenet, params, x, labels),
-                   cnn_jax(lenet, params, x, labels), {})
-    if not input_grad:  # ill-posed on raw MNIST: tied maxima (cnn.py's docstring)
-        for d in q[:3]:
-            del d["input_grad"]
-    return q
-
-
-def cnn_rows(quick: bool = False, frameworks=NEW_FRAMEWORKS) -> list[dict]:
-    """cnn.rows' cases: LeNet on MNIST images (raw and jittered) and the small CNN with every layer kind."""
-    out = []
-    for dtype in (np.float64, np.float32):
-        x, labels = cnn.mnist_batch(8, dtype)
-        depth = len(seq.lenet().layers)
-        out += four_way("cnn", "lenet_mnist_n8", lenet_quantities(x, labels, dtype, False), dtype, depth,
-                        frameworks=frameworks)
-        xj = (x + 0.01 * np.random.default_rng(2).normal(size=x.shape)).astype(dtype)
-        out += four_way("cnn", "lenet_mnist_jitter0.01_n8", lenet_quantities(xj, labels, dtype, True), dtype, depth,
-                        frameworks=frameworks)
-        out += four_way("cnn", "small_all_layers_n3", small_cnn_quantities(dtype), dtype, 8, frameworks=frameworks)
-    return out
-
-
 def rows(quick: bool = False) -> list[dict]:
-    """Every JAX row (frameworks jax and torch-vs-jax) of the layer, loss and network families."""
-    return (cases_rows(quick) + mlp_rows(quick) + cnn_rows(quick) + layers_rows(quick) + cosface_rows(quick))
+    """Every JAX row (frameworks jax and torch-vs-jax) of the core families, and the optimizer trajectories;
+    the families add theirs through their kinds (experiments/mnist/jax_equivalence.py, faces/jax_twin.py)."""
+    from experiments.equivalence import jax_trajectories
+
+    return (cases_rows(quick) + mlp_rows(quick) + layers_rows(quick) + cosface_rows(quick)
+            + jax_trajectories.rows(quick))

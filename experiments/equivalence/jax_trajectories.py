@@ -7,8 +7,7 @@ twins are handed them), compared after every step (quantity "trajectory", framew
   schedule) on the small CNN with batch normalisation and dropout, 500 steps at batch size 8, float64: the
   JAX side is optax (framework/jax/optim.py) with the step's rate from the optax schedule. Every parameter,
   the running statistics and the optimizer's buffers after every step, tolerance 1e-9 absolute.
-- LeNet on MNIST, 200 plain SGD steps at batch size 16 (experiments/equivalence/trajectories.py's run),
-  tolerance 1e-8 absolute as there.
+(LeNet on MNIST: experiments/mnist/jax_equivalence.py; the face CNN: experiments/faces/jax_twin.py.)
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from framework import cnn as tcnn
 from framework.jax import sequential as jseq
 from framework.jax.optim import JaxOptimizer, buffers, optax_schedule
 from framework.optim import optimizer_state, torch_optimizer, torch_scheduler
-from reference import optim
 from reference import sequential as seq
 
 SIDES = ("ours", "torch", "jax")
@@ -141,45 +139,5 @@ def optimizer_rows(quick: bool = False, seed: int = 0) -> list[dict]:
                                      optimizer_trajectory(case, steps, seed=seed), OPT_LABELS, TRAJ_ATOL, seed)]
 
 
-def lenet_trajectory(X: np.ndarray, y: np.ndarray, steps: int = 200, batch_size: int = 16, lr: float = 0.05,
-                     seed: int = 0) -> dict:
-    """trajectories.cnn_trajectory three ways: {"params": (ours, torch, jax)}, (steps + 1, P) each."""
-    from experiments.equivalence.trajectories import cnn_batches, flat_params
-
-    model = seq.lenet()
-    params, state = model.init(seed, X.dtype)
-    twin = tcnn.build_twin(model, params)
-    sgd = optim.SGD()
-    opt_state, torch_sgd = sgd.init(params), torch_optimizer(sgd, twin, lr)
-    jt = JaxTrainer(model, params, state, sgd, optim_constant(), lr)
-    sides = ([flat_params(params)], [flat_params(tcnn.twin_params(twin, model))], [flat_params(jt.params())])
-    for idx in cnn_batches(seed, X.shape[0], steps, batch_size):
-        _, grads, _, state = model.loss_and_grads(X[idx], y[idx], params, state)
-        opt_state = sgd.step(params, grads, opt_state, lr)
-        tcnn.loss_and_grads(twin, model, X[idx], y[idx])
-        torch_sgd.step()
-        jt.step(X[idx], y[idx], None)
-        for store, p in zip(sides, (params, tcnn.twin_params(twin, model), jt.params())):
-            store.append(flat_params(p))
-    return {"params": tuple(np.array(s) for s in sides)}
-
-
-def optim_constant():
-    from reference import schedules
-
-    return schedules.Constant()
-
-
-def lenet_rows(quick: bool = False, seed: int = 0) -> list[dict]:
-    from experiments.equivalence.cnn import mnist_images
-    from experiments.equivalence.trajectories import CNN_ATOL
-
-    steps = 20 if quick else 200
-    X, y = mnist_images(np.float64)
-    res = lenet_trajectory(X, y, steps, seed=seed)
-    return trajectory_rows("cnn", f"lenet_mnist_sgd_{steps}steps_b16_lr0.05", res, {"params": "trajectory"},
-                           CNN_ATOL, seed)
-
-
 def rows(quick: bool = False) -> list[dict]:
-    return optimizer_rows(quick) + lenet_rows(quick)
+    return optimizer_rows(quick)

@@ -254,7 +254,8 @@ def execute(spec, out, *, progress: bool = False) -> list[dict]:
 KIND = Kind(name="faces", table=TABLE, run_keys=RUN_KEYS, defaults=DEFAULTS, execute=execute, check=check,
             quick_settings=QUICK, frozen=FROZEN, applies=applies, reports={"faces": "experiments.faces.report:report"},
             metrics=("accuracy", "eer", "auc", "final_train_loss"),
-            bench=("experiments.faces.bench:rows",), equivalence=("experiments.faces.equivalence:rows",),
+            bench=("experiments.faces.bench:rows",),
+            equivalence=("experiments.faces.equivalence:rows", "experiments.faces.jax_twin:rows"),
             cli=("experiments.faces.identify:register",))
 KINDS = (KIND,)
 validate, quick = KIND.validate, KIND.quick
