@@ -5,7 +5,7 @@
     reproduce [NAME ...]       re-run experiments into out/reproduce/NAME and judge them against results/
                                (no name: the study's experiment end to end, the README's main job)
     report                     rebuild every committed table and plot from results/, no training
-    equivalence                reference vs PyTorch, layer by layer -> results/equivalence.csv
+    equivalence                reference vs PyTorch and JAX, layer by layer -> results/equivalence.csv
     data [NAME]                fetch a dataset (mnist, orl) into the cache and verify its checksums
     bench                      speed benchmarks -> results/bench.csv
     faces identify IMAGE       who is this face: the trained NumPy CNN's top identities, or unknown
@@ -180,7 +180,7 @@ def parser() -> argparse.ArgumentParser:
     rp.set_defaults(fn=cmd_reproduce)
     sub.add_parser("report", help="rebuild the committed tables and plots from results/ (no training)").set_defaults(
         fn=cmd_report)
-    e = sub.add_parser("equivalence", help="reference vs PyTorch, layer by layer -> results/equivalence.csv")
+    e = sub.add_parser("equivalence", help="reference vs PyTorch and JAX, layer by layer -> results/equivalence.csv")
     e.add_argument("--quick", action="store_true", help="fewer cases, short trajectories (labelled; into --out)")
     e.add_argument("--out", help="output folder instead of results/ (default ./out for --quick)")
     e.set_defaults(fn=cmd_equivalence)
