@@ -102,6 +102,7 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
     """The worst max_abs_err per family (rows) and framework (columns), float64 and float32 apart; comparisons
     of twins only (central-difference rows measure the estimate's own error, so they are left out)."""
     twins = df[~df["quantity"].str.contains("central difference|finite difference")]
-    twins = twins.assign(family=twins["component"].map(family))
+    trajectory = twins["quantity"].str.startswith("trajectory")  # whole trainings apart from single passes
+    twins = twins.assign(family=twins["component"].map(family).where(~trajectory, "trajectory:" + twins["component"]))
     return twins.pivot_table(index=["dtype", "family"], columns="framework", values="max_abs_err", aggfunc="max")
 
