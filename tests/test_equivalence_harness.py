@@ -61,3 +61,16 @@ def test_a_quick_run_never_writes_into_results():
 
     with pytest.raises(ValueError, match="a --quick equivalence run never writes into results/"):
         write(official(), quick=True)
+
+
+def test_summary_gives_the_worst_difference_per_family_and_framework():
+    from experiments.equivalence import summary
+
+    rows = [("torch", "loss:cross_entropy", "e_n", 1e-15), ("jax", "loss:am_softmax", "e_n", 3e-15),
+            ("jax", "loss:am_softmax", "e_n vs central difference", 1e-8),  # the estimate's error: left out
+            ("torch-vs-jax", "conv", "output", 2e-14), ("jax", "cnn", "trajectory", 5e-14)]
+    df = pd.DataFrame(rows, columns=["framework", "component", "quantity", "max_abs_err"]).assign(dtype="float64")
+    s = summary(df)
+    assert s.loc[("float64", "loss"), "jax"] == 3e-15 and s.loc[("float64", "loss"), "torch"] == 1e-15
+    assert s.loc[("float64", "conv"), "torch-vs-jax"] == 2e-14
+    assert s.loc[("float64", "trajectory:cnn"), "jax"] == 5e-14 and ("float64", "cnn") not in s.index
