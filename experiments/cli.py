@@ -5,8 +5,9 @@
     reproduce [NAME ...]       re-run experiments into out/reproduce/NAME and judge them against results/
                                (no name: the study's experiment end to end, the README's main job)
     report                     rebuild every committed table and plot from results/, no training
+    tidy                       move rows no experiment declares from results/ tables into results/archive/
     equivalence                reference vs PyTorch and JAX, layer by layer -> results/equivalence.csv
-    data [NAME]                fetch a dataset (mnist, orl) into the cache and verify its checksums
+    data [NAME]                fetch a dataset (mnist, orl, cbcl, lfw-subset) into the cache and verify its checksums
     bench                      speed benchmarks -> results/bench.csv
     faces identify IMAGE       who is this face: the trained NumPy CNN's top identities, or unknown
 
@@ -90,7 +91,7 @@ def cmd_run(args) -> int:
     print(f"{args.name}: writing to {out.shown(out.root)}" + ("" if out.official else " (not the committed results)"),
           flush=True)
     _, failures = run_grid(specs, out, exp.table, workers=args.workers, scheduler=args.scheduler, progress=True,
-                           threads=args.threads)
+                           threads=args.threads, again=args.again)
     fn = report_for(exp)
     if fn is not None and out.table(exp.table).exists():
         fn(exp, out, specs)
@@ -118,6 +119,16 @@ def cmd_report(args) -> int:
     for reason in broken.values():
         print(f"error: not rebuilt, broken configuration: {reason}", file=sys.stderr)
     return 2 if broken else 0
+
+
+def cmd_tidy(args) -> int:
+    from experiments import outputs
+    from experiments.config import all_experiments
+    from experiments.runner import archive_undeclared
+
+    for table, n in archive_undeclared(outputs.official(), all_experiments()).items():
+        print(f"results/{table}.csv: {n} row(s) no experiment declares moved to results/archive/{table}.csv")
+    return 0
 
 
 def cmd_equivalence(args) -> int:
@@ -168,6 +179,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--seeds", type=int_at_least(0, "--seeds"), nargs="+", help="seeds to run (default: the config's)")
     r.add_argument("--variants", nargs="+", help="only these variants of the grid")
     r.add_argument("--epochs", type=int_at_least(1, "--epochs"), help="override the number of epochs (ad-hoc run)")
+    r.add_argument("--again", action="store_true",
+                   help="train runs already in the table again; their old rows move to archive/TABLE.csv, labelled")
     add_grid_options(r, 1)
     r.set_defaults(fn=cmd_run)
     rp = sub.add_parser("reproduce", help="re-run experiments into out/reproduce/NAME and judge them against "
@@ -180,12 +193,15 @@ def parser() -> argparse.ArgumentParser:
     rp.set_defaults(fn=cmd_reproduce)
     sub.add_parser("report", help="rebuild the committed tables and plots from results/ (no training)").set_defaults(
         fn=cmd_report)
+    sub.add_parser("tidy", help="move rows of results/ tables that no experiment declares into results/archive/"
+                   ).set_defaults(fn=cmd_tidy)
     e = sub.add_parser("equivalence", help="reference vs PyTorch and JAX, layer by layer -> results/equivalence.csv")
     e.add_argument("--quick", action="store_true", help="fewer cases, short trajectories (labelled; into --out)")
     e.add_argument("--out", help="output folder instead of results/ (default ./out for --quick)")
     e.set_defaults(fn=cmd_equivalence)
     d = sub.add_parser("data", help="fetch a dataset and verify its SHA-256 checksums")
-    d.add_argument("dataset", nargs="?", default="mnist", choices=["mnist", "orl"], help="which (default mnist)")
+    d.add_argument("dataset", nargs="?", default="mnist", choices=["mnist", "orl", "cbcl", "lfw-subset"],
+                   help="which (default mnist)")
     d.add_argument("--cache-dir", help="cache folder (default ./data/...; or $MNIST_DIR / $ORL_DIR)")
     d.add_argument("--source-dir", help="a folder holding the original files, tried first")
     d.set_defaults(fn=cmd_data)

@@ -50,15 +50,17 @@ def check_seeds(where: str, seeds) -> tuple:
     return tuple(seeds)
 
 
-def load_experiment(path: Path) -> Experiment:
-    """Parse and validate one TOML experiment file."""
-    path = Path(path)
+def read_toml(path: Path) -> dict:
     try:
-        raw = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
+
+
+def top_level(path: Path, raw: dict):
+    """Check the top-level keys, the name and [base]; the experiment's Kind."""
     unknown = set(raw) - TOP_KEYS
     if unknown:
         raise ConfigError(f"{path}: unknown top-level key(s) {sorted(unknown)}; known: {sorted(TOP_KEYS)}")
@@ -71,9 +73,13 @@ def load_experiment(path: Path) -> Experiment:
         raise ConfigError(f"{path}: kind: {e}") from None
     if not isinstance(raw["name"], str) or not raw["name"]:
         raise ConfigError(f"{path}: name must be a non-empty string, got {raw['name']!r}")
-    seeds = check_seeds(f"{path}", raw["seeds"])
     if not isinstance(raw["base"], dict):
         raise ConfigError(f"{path}: [base] must be a table")
+    return kind
+
+
+def variant_runs(path: Path, raw: dict, kind) -> tuple[dict, dict, set]:
+    """(name -> validated settings of base and every variant, variant -> its seeds, keys the variants set)."""
     runs = {"base": kind.validate(f"{path} [base]", raw["base"])}
     variant_seeds, mentioned = {}, set()
     variants = raw.get("variants", {})
@@ -89,6 +95,10 @@ def load_experiment(path: Path) -> Experiment:
             variant_seeds[name] = check_seeds(f"{path} [variants.{name}]", override.pop("seeds"))
         mentioned |= set(override)
         runs[name] = kind.validate(f"{path} [variants.{name}]", {**raw["base"], **override})
+    return runs, variant_seeds, mentioned
+
+
+def table_and_report(path: Path, raw: dict, kind) -> tuple[str, str | None]:
     table = raw.get("table", kind.table)
     if not isinstance(table, str) or not table.replace("_", "").replace("-", "").isalnum():
         raise ConfigError(f"{path}: table must be a plain file name (letters, digits, - and _), got {table!r}")
@@ -96,6 +106,17 @@ def load_experiment(path: Path) -> Experiment:
     if report is not None and report not in kind.reports:
         raise ConfigError(f"{path}: report {report!r} is not one of kind {kind.name!r}'s reports "
                           f"{sorted(kind.reports) or '(none)'}")
+    return table, report
+
+
+def load_experiment(path: Path) -> Experiment:
+    """Parse and validate one TOML experiment file."""
+    path = Path(path)
+    raw = read_toml(path)
+    kind = top_level(path, raw)
+    seeds = check_seeds(f"{path}", raw["seeds"])
+    runs, variant_seeds, mentioned = variant_runs(path, raw, kind)
+    table, report = table_and_report(path, raw, kind)
     return Experiment(name=raw["name"], description=raw["description"], kind=kind, seeds=seeds, runs=runs,
                       path=path, variant_seeds=variant_seeds, table=table,
                       varied=tuple(k for k in kind.run_keys if k in mentioned), report=report)

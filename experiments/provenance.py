@@ -127,17 +127,39 @@ def folder_lock(folder: Path):
         os.close(fd)  # closing the descriptor releases the lock
 
 
+def archive_path(path: Path) -> Path:
+    """Where the rows superseded in the table at `path` go: archive/NAME beside it, one labelled place."""
+    path = Path(path)
+    return path.parent / "archive" / path.name
+
+
+def archive_rows(rows: pd.DataFrame, path: Path, reason: str) -> None:
+    """Append `rows` (taken out of the table at `path`) to its archive, each labelled with `reason` and the date."""
+    if rows.empty:
+        return
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    rows = rows.assign(archived_reason=reason, archived_date=now)
+    target = archive_path(path)
+    if target.exists() and target.stat().st_size > 0:
+        rows = pd.concat([pd.read_csv(target, low_memory=False), rows], ignore_index=True)
+    write_csv_atomic(rows, target)
+
+
 def append_rows_atomic(rows: list, path: Path, key: list | None = None) -> pd.DataFrame:
-    """Add rows to the CSV at `path` (replacing earlier rows with the same `key` columns), atomically,
-    under the folder's lock: two processes appending at once both keep their rows."""
+    """Add rows to the CSV at `path`, atomically, under the folder's lock: two processes appending at once
+    both keep their rows. An earlier row with the same `key` columns (a run trained again) moves to the
+    table's archive (archive_path), labelled as superseded: no row is ever lost."""
     path = Path(path)
     with folder_lock(path.parent):
         new = pd.DataFrame(rows)
         if path.exists() and path.stat().st_size > 0:
-            old = pd.read_csv(path)
+            old = pd.read_csv(path, low_memory=False)
             if key:
                 keys = set(map(tuple, new[key].astype(str).values))
-                old = old[[tuple(r) not in keys for r in old[key].astype(str).values]]
+                again = np.array([tuple(r) in keys for r in old[key].astype(str).values], dtype=bool)
+                archive_rows(old[again], path, f"superseded by a new row of the same {'/'.join(key)} "
+                                               f"(commit {new['commit'].iloc[0] if 'commit' in new else 'unknown'})")
+                old = old[~again]
             new = pd.concat([old, new], ignore_index=True)
         write_csv_atomic(new, path)
     return new

@@ -124,17 +124,30 @@ def prefetch(specs: list[RunSpec]) -> None:
         fetch(name, progress=False)
 
 
+def set_aside_checkpoints(specs: list[RunSpec], out: Outputs) -> None:
+    """Move the checkpoints of runs about to be trained again into checkpoints/superseded/ (a resumed
+    checkpoint would otherwise end the new run at once)."""
+    target = out.checkpoints / "superseded"
+    for s in specs:
+        for f in [*out.checkpoints.glob(f"{s.run_id}*.npz"), *(out.checkpoints / "final").glob(f"{s.run_id}*.npz")]:
+            target.mkdir(parents=True, exist_ok=True)
+            f.replace(target / f.name)
+
+
 def run_grid(specs: list[RunSpec], out: Outputs, table: str, *, workers: int = 1, scheduler: str | None = None,
-             progress: bool = True, threads: int = 1) -> tuple[list, list]:
-    """Run the specs whose run_id is not yet in out.table(table); append each run's rows as it finishes.
+             progress: bool = True, threads: int = 1, again: bool = False) -> tuple[list, list]:
+    """Run the specs whose run_id is not yet in out.table(table) (all of them `again`: their old rows move
+    to the table's archive as they are replaced); append each run's rows as it finishes.
 
     Returns (rows, failures): a failed run is reported with its label, run_id and error; the others go on.
     """
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     path = out.table(table)
-    done = done_ids(path)
+    done = set() if again else done_ids(path)
     todo = [s for s in specs if s.run_id not in done]
+    if again:
+        set_aside_checkpoints(todo, out)
     print(f"{len(specs)} runs planned, {len(specs) - len(todo)} already in {out.shown(path)}, {len(todo)} to run",
           flush=True)
     # provenance is taken once, at launch: the code that runs is the code of this moment
@@ -184,3 +197,30 @@ class _RunTask:
 
     def __call__(self, spec: RunSpec) -> list[dict]:
         return execute(spec, self.out, progress=False, provenance=self.provenance, threads=self.threads)
+
+
+def archive_undeclared(out: Outputs, experiments: dict) -> dict:
+    """Move the rows of each official table whose run_id no experiment declares (a configuration that
+    changed, or a run recorded under an identity since superseded) into the table's archive, labelled;
+    the table then holds exactly the declared runs its reports read. Returns table -> rows moved."""
+    import pandas as pd
+
+    from experiments.provenance import archive_rows, folder_lock, write_csv_atomic
+
+    declared_ids: dict[str, set] = {}
+    for exp in experiments.values():
+        declared_ids.setdefault(exp.table, set()).update(s.run_id for s in plan(exp))
+    moved = {}
+    for table, ids in declared_ids.items():
+        path = out.table(table)
+        if not path.exists():
+            continue
+        with folder_lock(path.parent):
+            df = pd.read_csv(path, low_memory=False)
+            stale = ~df["run_id"].astype(str).isin(ids)
+            if stale.any():
+                archive_rows(df[stale], path, "not a declared run of any experiment: its identity was superseded "
+                                              "(a setting joined the run keys) or its configuration changed")
+                write_csv_atomic(df[~stale], path)
+            moved[table] = int(stale.sum())
+    return moved

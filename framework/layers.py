@@ -173,6 +173,7 @@ TWINS: dict[type, Twin] = {
     seq.AvgPool2d: Twin(lambda l, p, s, d: avgpool2d_twin(l.window, l.stride, l.padding, l.count_include_pad)),
     seq.Activation: Twin(build_activation),
     seq.Flatten: Twin(lambda l, p, s, d: flatten_twin()),
+    seq.LeakyReLU: Twin(lambda l, p, s, d: nn.LeakyReLU(l.negative_slope)),
     seq.BatchNorm1d: Twin(build_batchnorm, read_batchnorm, read_batchnorm_state),
     seq.BatchNorm2d: Twin(build_batchnorm, read_batchnorm, read_batchnorm_state),
     seq.Dropout: Twin(lambda l, p, s, d: DropoutTwin(l.p), share=share_dropout_mask),

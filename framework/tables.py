@@ -9,11 +9,14 @@ tests/test_conventions.py checks that the keys equal the reference's.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reference.arcface import EPS as ARC_EPS
 from reference.losses import Loss, get_loss
 
 TORCH_DTYPES: dict[np.dtype, torch.dtype] = {
@@ -80,10 +83,38 @@ def _am_softmax(s_L, x_L, y, loss: Loss, reduction: str) -> torch.Tensor:
     return F.cross_entropy(loss.scale * (s_L - loss.margin * onehot), y, reduction=reduction)
 
 
+def _arcface(s_L, x_L, y, loss: Loss, reduction: str) -> torch.Tensor:
+    # ArcMarginProduct (ronghuaiyang/arcface-pytorch) on given cosines, cos(theta + m) through a clamped acos
+    # (reference/arcface.py): the clamp keeps acos' finite, so torch.where's unused branch adds 0, not NaN
+    labels = y.argmax(dim=1) if y.dim() == 2 else y
+    onehot = F.one_hot(labels, s_L.shape[1]).to(torch.bool)
+    m = loss.margin
+    theta = torch.acos(torch.clamp(s_L, -1 + ARC_EPS, 1 - ARC_EPS))
+    if loss.easy_margin:
+        phi = torch.where(s_L > 0, torch.cos(theta + m), s_L)
+    else:
+        phi = torch.where(s_L > math.cos(math.pi - m), torch.cos(theta + m), s_L - math.sin(math.pi - m) * m)
+    return F.cross_entropy(loss.scale * torch.where(onehot, phi, s_L), labels, reduction=reduction)
+
+
+def _triplet(s_L, x_L, y, loss: Loss, reduction: str) -> torch.Tensor:
+    # batch-hard mining (Hermans et al. 2017) by torch's argmax/argmin (first index on ties), y the labels (N,)
+    D = ((s_L[:, None, :] - s_L[None, :, :]) ** 2).sum(dim=2)
+    same = y[:, None] == y[None, :]
+    positive = same & ~torch.eye(len(y), dtype=torch.bool)
+    p = torch.where(positive, D, -math.inf).argmax(dim=1, keepdim=True)
+    q = torch.where(~same, D, math.inf).argmin(dim=1, keepdim=True)
+    valid = positive.any(dim=1) & (~same).any(dim=1)
+    e = F.relu(D.gather(1, p) - D.gather(1, q) + loss.margin).squeeze(1) * valid
+    return e if reduction == "none" else e.mean()
+
+
 TORCH_LOSSES = {
     "squared_error": _squared_error,
     "cross_entropy": _cross_entropy,
     "am_softmax": _am_softmax,
+    "arcface": _arcface,
+    "triplet": _triplet,
 }
 
 

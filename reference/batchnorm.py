@@ -24,8 +24,11 @@ Backward, given dy = dE/dy (sums over the m values of a channel):
     dE/dx = dx^ / sqrt(running_var + eps)
 
 Errors as PyTorch's (each naming the layer and the numbers): train mode with one value per channel
-(m = 1: "Expected more than 1 value per channel when training"), eps <= 0 in train mode, an input
-of the wrong number of dimensions, and a channel count other than num_features.
+(m = 1: "Expected more than 1 value per channel when training"), eps <= 0 in train mode, eps < 0 in
+eval mode, an input of the wrong number of dimensions, and a channel count other than num_features.
+An empty batch (m = 0) is accepted, as PyTorch does: the output is empty, the gradients of gamma and
+beta are 0, and a train-mode pass counts the batch (num_batches_tracked + 1) but leaves the running
+statistics as they were (ATen's batch_norm returns before it reads them).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from reference.checks import require_float, require_upstream
 
 def rows3(a: np.ndarray) -> np.ndarray:
     """The (N, C, L) view of an (N, C, ...) array: elementwise work then runs over long contiguous rows."""
-    return a.reshape(a.shape[0], a.shape[1], -1)
+    return a.reshape(a.shape[0], a.shape[1], int(np.prod(a.shape[2:])))  # L given: -1 is ambiguous when N = 0
 
 
 def over_batch(per_row: np.ndarray) -> np.ndarray:
@@ -76,15 +79,26 @@ def values_per_channel(x: np.ndarray) -> int:
     return x.size // x.shape[1] if x.shape[1] else 0
 
 
+def require_eps(eps: float, batch_stats: bool, name: str) -> None:
+    """eps > 0 when the batch's statistics are used (train mode), eps >= 0 with running statistics, as
+    PyTorch: a negative eps can make var + eps negative and the output NaN."""
+    if batch_stats and not eps > 0:
+        raise ValueError(f"{name}: eps must be positive during training, got eps = {eps}")
+    if eps < 0:
+        raise ValueError(f"{name}: eps must be non-negative, got eps = {eps}")
+
+
 def batch_statistics(x: np.ndarray, eps: float, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mu, biased var) per channel, and x - mu as (N, C, L); refuses m = 1 and eps <= 0 as PyTorch
-    does in train mode."""
+    does in train mode. An empty batch (m = 0) has no statistics: mu = 0 and var = 1 stand in, unused
+    but finite (the output is empty)."""
     m = values_per_channel(x)
-    if m <= 1:
+    if m == 1:
         raise ValueError(f"{name}: expected more than 1 value per channel when training, got input of shape "
                          f"{x.shape} ({m} value per channel)")
-    if not eps > 0:
-        raise ValueError(f"{name}: eps must be positive during training, got eps = {eps}")
+    require_eps(eps, True, name)
+    if m == 0:
+        return np.zeros(x.shape[1], x.dtype), np.ones(x.shape[1], x.dtype), rows3(x).copy()
     mu = channel_sum(x) / m
     xc = rows3(x) - col(mu)
     return mu, channel_dot(xc, xc) / m, xc
@@ -121,9 +135,9 @@ def backward(dy: np.ndarray, cache: tuple) -> tuple[np.ndarray, dict]:
     dbeta, dgamma = channel_sum(dy), channel_dot(dy, xhat)
     grads = {} if gamma is None else {"gamma": dgamma, "beta": dbeta}
     k = col(inv_std if gamma is None else gamma * inv_std)
-    if not batch_stats:
-        return (rows3(dy) * k).reshape(shape), grads
     m = values_per_channel(dy)
+    if not batch_stats or m == 0:
+        return (rows3(dy) * k).reshape(shape), grads
     dx = xhat * col(dgamma / m)
     dx += col(dbeta / m)
     np.subtract(rows3(dy), dx, out=dx)
@@ -132,8 +146,11 @@ def backward(dy: np.ndarray, cache: tuple) -> tuple[np.ndarray, dict]:
 
 
 def updated_running_stats(state: dict, mu: np.ndarray, var: np.ndarray, m: int, momentum: float | None) -> dict:
-    """The new state after a train-mode batch of m values per channel (momentum convention: docstring)."""
+    """The new state after a train-mode batch of m values per channel (momentum convention: docstring);
+    an empty batch (m = 0) is counted and changes nothing else, as in PyTorch."""
     count = state["num_batches_tracked"] + 1
+    if m == 0:
+        return {**state, "num_batches_tracked": count}
     f = 1.0 / float(count) if momentum is None else momentum  # a Python float keeps float32 stats float32
     return {"running_mean": (1 - f) * state["running_mean"] + f * mu,
             "running_var": (1 - f) * state["running_var"] + f * var * (m / (m - 1)),

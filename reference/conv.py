@@ -118,7 +118,7 @@ def validate(x: np.ndarray, K: np.ndarray, b: np.ndarray, stride, padding, name:
                          f"(c_out must be >= 1)")
     cs.check_channels(x.shape[1], K.shape[1], name)
     # c_in = 0 is refused too: PyTorch returns an (N, 0, H, W) map there, whatever c_out is.
-    cs.check_not_empty(x, name)
+    cs.check_not_empty(x, name, pad=p)
     cs.check_fits(x.shape[2:], kernel, p, name)
     require_finite(x, f"{name}: input x")
     require_finite(K, f"{name}: kernel K")

@@ -22,8 +22,9 @@ The validators reject exactly what PyTorch rejects (checked by experiment with t
 tests/test_conv.py and tests/test_pooling.py), naming the layer and the numbers:
     stride 0 or negative, negative padding, kernel size 0, a kernel larger than the padded input
     (output size < 1), a channel count different from the kernel's, an empty spatial axis
-    (H = 0 or W = 0), for pooling an empty channel axis (C = 0) and a padding larger than half the
-    window (PyTorch's rule: pad <= k // 2 on each axis), and for convolution no output channels.
+    (H = 0 or W = 0; for convolution unless the asymmetric part of its padding fills it), for
+    pooling an empty channel axis (C = 0) and a padding larger than half the window (PyTorch's
+    rule: pad <= k // 2 on each axis), and for convolution no output channels.
 """
 
 from __future__ import annotations
@@ -117,16 +118,20 @@ def check_input(x: np.ndarray, name: str) -> None:
         raise ValueError(f"{name}: input must be a 4-D array (N, C, H, W), got shape {shape}")
 
 
-def check_not_empty(x: np.ndarray, name: str, channels: bool = True) -> None:
+def check_not_empty(x: np.ndarray, name: str, channels: bool = True, pad: Pad4 = (0, 0, 0, 0)) -> None:
     """H and W (and C when `channels`) must be >= 1; an empty batch (N = 0) is allowed, as in PyTorch.
 
     PyTorch refuses an empty spatial axis for convolution ("Only zero batch or zero channel inputs
     are supported") and pooling, and an empty channel axis for pooling ("Expected 3D or 4D (batch
     mode) tensor with optional 0 dim batch size"); without the check NumPy would return -inf, NaN or
-    bias-only maps.
+    bias-only maps. `pad`, a convolution's padding: torch pads its asymmetric part with F.pad before
+    the convolution (framework/conv.py), and F.pad + conv2d accepts an axis that F.pad fills, so an
+    axis is empty when H + |top - bottom| (W + |left - right|) is 0; conv2d's own symmetric padding
+    does not count.
     """
     N, C, H, W = x.shape
-    if H < 1 or W < 1 or (channels and C < 1):
+    top, bottom, left, right = pad
+    if H + abs(top - bottom) < 1 or W + abs(left - right) < 1 or (channels and C < 1):
         axes = "C, H and W" if channels else "H and W"
         raise ValueError(f"{name}: input (N, C, H, W) = {x.shape} is empty: {axes} must be >= 1 (only N may be 0)")
 

@@ -20,7 +20,18 @@ A loss is an object Loss(name, e, delta) like an activation (one table, LOSSES, 
       e_n  = -sum_j y_nj log softmax(z)_nj
       delta[L] = s (softmax(z) - y)
 
-`y` is always (N, d[L]): one-hot (or any target vectors; one-hot for the margin softmax).
+- additive angular margin softmax (ArcFace, Deng et al. 2019) on cosines, scale s > 0, margin m in [0, pi):
+      z    = s cos with the true class's cos(theta_y) replaced by phi = cos(theta_y + m)  (reference/arcface.py:
+             the threshold t = cos(pi - m) and the fallback below it, the easy margin, the clamp at |cos| -> 1)
+      e_n  = -sum_j y_nj log softmax(z)_nj
+      delta[L] = s (softmax(z) - y), the true class's entry times phi'(cos_y)
+
+- the triplet loss with batch-hard mining (Hermans et al. 2017) on L2-normalised embeddings s[L] (N, d),
+  margin m >= 0 (reference/triplet.py): e_n = max(0, D_n,p(n) - D_n,q(n) + m). A pairwise loss: e_n reads
+  other rows of the batch, so y is the class labels (N,) and delta[L] = d(sum_n e_n)/ds[L].
+
+`y` is (N, d[L]): one-hot (or any target vectors; one-hot for the margin softmaxes), except for a pairwise
+loss, where it is the class labels (N,).
 """
 
 from __future__ import annotations
@@ -30,6 +41,8 @@ from dataclasses import dataclass, replace
 from functools import partial
 
 import numpy as np
+
+from reference import arcface, triplet
 
 
 def squared_error(x_L: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -89,7 +102,9 @@ class Loss:
     """A named error measure: e(s[L], x[L], y) -> (N,) and delta(s[L], x[L], y, theta_prime) -> (N, d[L]).
 
     on_signal: e reads the signal s[L] itself (softmax inside), so the output activation must be the
-    identity. label_smoothing: eps of the cross-entropy (0 for the study's losses).
+    identity. label_smoothing: eps of the cross-entropy (0 for the study's losses). pairwise: e_n compares
+    the rows of the batch with each other (an embedding loss), y is the labels (N,) and delta is
+    d(sum_n e_n)/ds[L].
     """
 
     name: str
@@ -98,7 +113,9 @@ class Loss:
     on_signal: bool = False
     label_smoothing: float = 0.0
     scale: float = 1.0   # s of the margin softmax
-    margin: float = 0.0  # m of the margin softmax
+    margin: float = 0.0  # m of the margin softmax (of ArcFace, in radians; of the triplet loss)
+    easy_margin: bool = False  # ArcFace: no margin for cosines <= 0 (reference/arcface.py)
+    pairwise: bool = False
 
 
 def _squared_error_e(s_L, x_L, y):
@@ -151,10 +168,49 @@ def am_softmax(scale: float = 30.0, margin: float = 0.35) -> Loss:
                 margin=float(margin))
 
 
+def arcface_e(s_L, x_L, y, scale=64.0, margin=0.5, easy_margin=False):
+    """e_n = -sum_j y_nj log softmax(z)_nj, z the ArcFace logits (reference/arcface.py)."""
+    return cross_entropy(arcface.forward(s_L, y, scale, margin, easy_margin)[0], y)
+
+
+def arcface_delta(s_L, x_L, y, theta_prime, scale=64.0, margin=0.5, easy_margin=False):
+    """delta[L] = s (softmax(z) - y), the true class's entry times phi'(cos_y)."""
+    z, cache = arcface.forward(s_L, y, scale, margin, easy_margin)
+    return arcface.backward(cross_entropy_grad(z, y), cache)
+
+
+def arcface_loss(scale: float = 64.0, margin: float = 0.5, easy_margin: bool = False) -> Loss:
+    """The additive angular margin loss (ValueError unless s > 0 and 0 <= m < pi); the paper's s 64, m 0.5."""
+    arcface.check_margin(scale, margin)
+    kw = {"scale": scale, "margin": margin, "easy_margin": bool(easy_margin)}
+    return Loss("arcface", partial(arcface_e, **kw), partial(arcface_delta, **kw), on_signal=True,
+                scale=float(scale), margin=float(margin), easy_margin=bool(easy_margin))
+
+
+def triplet_e(s_L, x_L, labels, margin=0.2):
+    """e_n = max(0, D_n,p(n) - D_n,q(n) + m), batch-hard (reference/triplet.py)."""
+    return triplet.forward(s_L, labels, margin)[0]
+
+
+def triplet_delta(s_L, x_L, labels, theta_prime, margin=0.2):
+    """delta[L] = d(sum_n e_n)/ds[L] (every anchor's e_n reaches its positive's and negative's rows)."""
+    e, cache = triplet.forward(s_L, labels, margin)
+    return triplet.backward(np.ones_like(e), cache)
+
+
+def triplet_loss(margin: float = 0.2) -> Loss:
+    """The batch-hard triplet loss with margin m >= 0 on squared distances of L2-normalised embeddings."""
+    triplet.check_margin(margin)
+    return Loss("triplet", partial(triplet_e, margin=margin), partial(triplet_delta, margin=margin), on_signal=True,
+                margin=float(margin), pairwise=True)
+
+
 LOSSES: dict[str, Loss] = {
     "squared_error": Loss("squared_error", _squared_error_e, _squared_error_delta),
     "cross_entropy": Loss("cross_entropy", _cross_entropy_e, _cross_entropy_delta, on_signal=True),
     "am_softmax": am_softmax(),
+    "arcface": arcface_loss(),
+    "triplet": triplet_loss(),
 }
 
 

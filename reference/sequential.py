@@ -39,9 +39,10 @@ from typing import ClassVar, NamedTuple
 import numpy as np
 
 from reference import batchnorm as bn
-from reference import conv, cosine, dense, dropout, flatten, pooling
+from reference import conv, cosine, dense, dropout, flatten, leaky_relu, pooling
 from reference import conv_shapes as cs
 from reference.activations import get_activation
+from reference.checks import require_upstream
 from reference.losses import Loss, cross_entropy, cross_entropy_grad
 
 
@@ -135,7 +136,22 @@ class Activation(Stateless):
         return get_activation(self.activation).theta(s), s
 
     def apply_backward(self, dx, s):
+        require_upstream(dx, s.shape, s.dtype, self.name)
         return dx * get_activation(self.activation).theta_prime(s), {}
+
+
+@dataclass(frozen=True)
+class LeakyReLU(Stateless):
+    """y = s where s > 0, negative_slope s elsewhere (reference/leaky_relu.py), as nn.LeakyReLU."""
+
+    negative_slope: float = 0.01
+    name: str = "leakyrelu"
+
+    def apply(self, s):
+        return leaky_relu.forward(s, self.negative_slope, self.name)
+
+    def apply_backward(self, dy, cache):
+        return leaky_relu.backward(dy, cache), {}
 
 
 @dataclass(frozen=True)
@@ -186,8 +202,7 @@ class L2Normalize(Stateless):
         return cosine.normalize(x, 1, self.eps)
 
     def apply_backward(self, dy, cache):
-        if dy.shape != cache[0].shape:
-            raise ValueError(f"{self.name}: upstream gradient has shape {dy.shape}, output has {cache[0].shape}")
+        require_upstream(dy, cache[0].shape, cache[0].dtype, self.name)
         return cosine.normalize_backward(dy, cache), {}
 
 
@@ -245,6 +260,7 @@ class BatchNorm:
             if train and self.track_running_stats:
                 state = bn.updated_running_stats(state, mu, var, bn.values_per_channel(x), self.momentum)
             return y, cache, state
+        bn.require_eps(self.eps, False, self.name)
         xc = bn.centred(x, state["running_mean"])
         y, cache = bn.forward(xc, x.shape, gamma, beta, state["running_var"], self.eps, False, self.name)
         return y, cache, state
@@ -374,6 +390,9 @@ class Sequential:
 
     def error(self, s_L: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
         """(E_in, dE_in/ds[L]) of the model's loss (softmax cross-entropy unless self.loss is given)."""
+        if self.loss is not None and self.loss.pairwise:  # an embedding loss reads the labels themselves
+            labels = np.asarray(labels)
+            return float(np.mean(self.loss.e(s_L, s_L, labels))), self.loss.delta(s_L, s_L, labels, None) / len(labels)
         y = one_hot(labels, s_L.shape[1], s_L.dtype)
         if self.loss is None:
             return float(np.mean(cross_entropy(s_L, y))), cross_entropy_grad(s_L, y) / s_L.shape[0]

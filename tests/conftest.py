@@ -11,6 +11,25 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import pytest  # noqa: E402
 
+# Three tiers, by file (one table): unit (reference and framework against torch, no dataset: the fast tier,
+# `./scripts/test --fast`), equivalence (whole networks, trajectories, the harness), integration (the rest:
+# CLI, data, runner, Dask, reports, faces). Every test gets exactly one tier marker.
+TIERS = {
+    "unit": ("test_perceptron", "test_conv", "test_conv_study_examples", "test_pooling", "test_batchnorm",
+             "test_dropout", "test_optim", "test_conventions", "test_reproduce_rule"),
+    "equivalence": ("test_mlp_equivalence", "test_cnn", "test_trajectory", "test_equivalence_harness",
+                    "test_fast_paths", "test_cosface"),
+}
+
+
+def tier_of(module: str) -> str:
+    return next((t for t, files in TIERS.items() if module in files), "integration")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        item.add_marker(getattr(pytest.mark, tier_of(item.path.stem)))
+
 
 @pytest.fixture(scope="session")
 def mnist_data():

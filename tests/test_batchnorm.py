@@ -10,12 +10,14 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from experiments.equivalence import cases
+from experiments.equivalence import layer_check as lc
 from experiments.equivalence import layers as el
 from framework.layers import twin_of
 from reference import batchnorm as bn
 from reference import sequential as seq
 
-BN_CASES = [c for c in el.layer_cases() if isinstance(c.layer, seq.BatchNorm)]
+BN_CASES = [c for c in cases.LAYER_CASES if isinstance(c.layer, seq.BatchNorm)]
 
 
 def test_cases_cover_the_grid():
@@ -28,10 +30,10 @@ def test_cases_cover_the_grid():
                         assert (cls, N, C, affine, train) in grid
 
 
-@pytest.mark.parametrize("dtype", el.DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("dtype", lc.DTYPES, ids=["float64", "float32"])
 @pytest.mark.parametrize("case", BN_CASES, ids=lambda c: f"{c.component}_{c.name}")
 def test_three_ways(case, dtype):
-    rows = el.layer_rows(case, dtype)
+    rows = lc.case_rows(case, dtype)
     quantities = {r["quantity"] for r in rows}
     assert {"output", "input_grad"} <= quantities
     assert ({"grad gamma", "grad beta"} <= quantities) == case.layer.affine
@@ -48,13 +50,13 @@ def test_float32_error_at_lenet_scale_is_torchs_order():
     # Against the float64 result, our float32 sums (gamma and beta gradients over m = 50,176 values,
     # summed pairwise) and outputs stay within 3x torch's own float32 error.
     case = next(c for c in BN_CASES if c.x_shape == (64, 16, 28, 28))
-    x, params, state, dy, seed = el.case_data(case, np.float64)
-    truth, _ = el.layer_ours(case, x, params, state, dy, seed)
+    x, params, state, dy, seed = lc.case_data(case, np.float64)
+    truth, _ = lc.layer_ours(case, x, params, state, dy, seed)
     f32 = [x.astype(np.float32), {k: v.astype(np.float32) for k, v in params.items()},
            {k: np.asarray(v).astype(np.float32 if k != "num_batches_tracked" else np.int64) for k, v in state.items()},
            dy.astype(np.float32)]
-    ours, cache = el.layer_ours(case, *f32, seed)
-    theirs = el.layer_torch(case, *f32, cache)
+    ours, cache = lc.layer_ours(case, *f32, seed)
+    theirs = lc.layer_torch(case, *f32, cache)
     for q in ("output", "input_grad", "grad gamma", "grad beta", "state running_mean", "state running_var"):
         err_ours, err_torch = (float(np.max(np.abs(r[q] - truth[q]))) for r in (ours, theirs))
         assert err_ours <= 3 * err_torch + 1e-7, (q, err_ours, err_torch)
@@ -68,7 +70,7 @@ def test_generated_cases_three_ways(N, C, spatial, affine, tracked, train, momen
     cls = seq.BatchNorm2d if len(spatial) == 2 else seq.BatchNorm1d
     assume(N * int(np.prod(spatial)) >= 2 or (tracked and not train))  # else refused, tested above
     layer = cls(C, eps=eps, momentum=momentum, affine=affine, track_running_stats=tracked, name=cls.__name__.lower())
-    rows = el.layer_rows(el.LayerCase(layer, (N, C) + spatial, train), np.float64)
+    rows = lc.case_rows(lc.Case(layer, (N, C) + spatial, train=train), np.float64)
     failed = [r for r in rows if not r["passed"]]
     assert not failed, failed
 
@@ -77,7 +79,7 @@ def test_train_mode_backward_is_the_batch_statistics_gradient():
     # The eval-mode shortcut dy * gamma / sqrt(var + eps) is wrong in train mode; the test above
     # would catch it, and here is by how much on one case: the two differ by O(1).
     case = next(c for c in BN_CASES if c.train and c.x_shape[0] == 7 and c.layer.affine)
-    x, params, state, dy, _ = el.case_data(case, np.float64)
+    x, params, state, dy, _ = lc.case_data(case, np.float64)
     y, cache, _ = case.layer.forward(x, params, state, train=True)
     dx, _ = case.layer.backward(dy, cache)
     inv_std = cache[1]
@@ -102,7 +104,7 @@ def test_biased_variance_normalises_and_unbiased_variance_updates():
     np.testing.assert_allclose(y_eval, (x - new["running_mean"]) / np.sqrt(new["running_var"] + 1e-5), rtol=1e-14)
 
 
-@pytest.mark.parametrize("dtype", el.DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("dtype", lc.DTYPES, ids=["float64", "float32"])
 @pytest.mark.parametrize("layer, shape", el.RUNNING_CASES, ids=lambda v: getattr(v, "name", str(v)))
 def test_running_statistics_after_50_steps_equal_torch(layer, shape, dtype):
     ours, theirs = el.running_stats_after(layer, shape, steps=50, dtype=dtype)
@@ -178,7 +180,7 @@ def test_upstream_gradient_of_wrong_shape_or_dtype_is_refused():
         layer.backward(np.zeros((4, 3), dtype=np.float32), cache)
 
 
-@pytest.mark.parametrize("dtype", el.DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("dtype", lc.DTYPES, ids=["float64", "float32"])
 @pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
 def test_whole_cnn_with_batchnorm_and_dropout_three_ways(train, dtype):
     rows = el.model_rows(dtype, train)
@@ -200,3 +202,48 @@ def test_in_a_sequential_model_state_is_threaded_and_params_untouched():
     assert all(a is b for a, b in zip(s2, s1))  # eval mode leaves the running statistics alone
     assert set(params[2]) == {"gamma", "beta"}
     assert set(state[2]) == {"running_mean", "running_var", "num_batches_tracked"}
+
+
+@pytest.mark.parametrize("eps", [-1e-3, -1.0])
+def test_negative_eps_is_refused_in_eval_mode_like_torch(eps):
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    _both_raise(seq.BatchNorm1d(3, eps=eps), x, False, f"batchnorm: eps must be non-negative, got eps = {eps}",
+                "eps must be non-negative")
+
+
+def test_eps_zero_is_accepted_in_eval_mode_like_torch():
+    layer = seq.BatchNorm1d(3, eps=0.0)
+    x, params, state, _, _ = lc.case_data(lc.Case(layer, (4, 3), train=False), np.float64)
+    m = twin_of(layer).build(layer, params, state, torch.float64).eval()
+    np.testing.assert_allclose(layer.forward(x, params, state, train=False)[0], m(torch.from_numpy(x)).detach(),
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+@pytest.mark.parametrize("layer, shape", [(seq.BatchNorm1d(3), (0, 3)), (seq.BatchNorm1d(3), (2, 3, 0)),
+                                          (seq.BatchNorm2d(3), (0, 3, 4, 5)), (seq.BatchNorm2d(3), (2, 3, 0, 5))])
+def test_an_empty_batch_in_train_mode_is_counted_and_changes_nothing_like_torch(layer, shape, momentum):
+    # torch: an empty output, gamma and beta gradients 0, running statistics unchanged, and the batch
+    # counted (num_batches_tracked + 1), which changes the next cumulative-average (momentum None) update
+    layer = type(layer)(3, momentum=momentum)
+    rng = np.random.default_rng(2)
+    params, state = lc.randomised_layer(layer, np.float64, rng)
+    m = twin_of(layer).build(layer, params, state, torch.float64)
+    x = rng.normal(size=shape)
+    y, cache, new_state = layer.forward(x, params, state, train=True)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    yt = m(xt)
+    dy = rng.normal(size=shape)
+    dx, grads = layer.backward(dy, cache)
+    yt.backward(torch.from_numpy(dy))
+    assert y.shape == tuple(yt.shape) == dx.shape == tuple(xt.grad.shape) == shape
+    np.testing.assert_array_equal(grads["gamma"], m.weight.grad.numpy())
+    np.testing.assert_array_equal(grads["beta"], m.bias.grad.numpy())
+    assert new_state["num_batches_tracked"] == state["num_batches_tracked"] + 1
+    for k, v in twin_of(layer).read_state(m).items():
+        np.testing.assert_array_equal(new_state[k], v)
+    full = rng.normal(1.0, 2.0, size=(5,) + shape[1:2] + tuple(max(n, 1) for n in shape[2:]))
+    _, _, after = layer.forward(full, params, new_state, train=True)
+    m(torch.from_numpy(full))
+    for k, v in twin_of(layer).read_state(m).items():
+        np.testing.assert_allclose(after[k], v, rtol=1e-12)

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from experiments.equivalence import cases as eq
 from experiments.equivalence.check import CD_ATOL, CD_RTOL, tolerances
-from framework.conv import Conv2dTwin, conv2d_twin, conv_to_torch, torch_pad_order, torch_to_conv
+from framework.conv import Conv2dTwin, conv2d, conv2d_twin, conv_to_torch, torch_pad_order, torch_to_conv
 from reference import conv, dense, pooling
 from reference import conv_shapes as cs
 
@@ -374,3 +374,31 @@ def test_flatten_backward_refuses_an_upstream_gradient_of_another_dtype_or_shape
     with pytest.raises(ValueError, match=r"flat: upstream gradient has shape \(2, 59\), expected \(2, 60\)"):
         flatten.backward(np.zeros((2, 59), dtype=np.float32), cache)
     assert flatten.backward(np.zeros((2, 60), dtype=np.float32), cache)[0].dtype == np.float32
+
+
+@pytest.mark.parametrize("shape, padding", [((2, 3, 0, 4), (0, 2, 0, 0)), ((2, 3, 0, 4), (1, 3, 1, 0)),
+                                            ((1, 3, 5, 0), (0, 0, 2, 0))], ids=["H0_bottom2", "H0_t1b3", "W0_left2"])
+def test_conv_accepts_an_empty_axis_that_asymmetric_padding_fills_as_torch_does(shape, padding):
+    # torch's twin pads the asymmetric part with F.pad, then convolves: F.pad + conv2d accepts the input.
+    rng = np.random.default_rng(5)
+    x, K, b = rng.normal(size=shape), rng.normal(size=(4, 3, 2, 1)), rng.normal(size=4)
+    s, cache = conv.forward(x, K, b, (1, 1), padding)
+    ds = rng.normal(size=s.shape)
+    dx, g = conv.backward(ds, cache)
+    ts = {k: torch.from_numpy(a).requires_grad_(True) for k, a in (("x", x), ("K", K), ("b", b))}
+    twin = Conv2dTwin(3, 4, (2, 1), 1, padding).load(K, b)
+    for y in (conv2d(ts["x"], ts["K"], ts["b"], 1, padding), twin(ts["x"])):
+        np.testing.assert_allclose(s, y.detach().numpy(), rtol=1e-12, atol=1e-12)
+    conv2d(ts["x"], ts["K"], ts["b"], 1, padding).backward(torch.from_numpy(ds))
+    assert dx.shape == shape
+    np.testing.assert_allclose(g["K"], ts["K"].grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(g["b"], ts["b"].grad.numpy(), rtol=1e-12, atol=1e-12)
+    assert s.shape[2] * s.shape[3] > 0 and np.any(g["b"] != 0)  # a real output of the bias alone
+
+
+def test_conv_refuses_an_empty_axis_under_symmetric_padding_as_nn_conv2d_does():
+    x, K, b = np.zeros((2, 3, 0, 4)), np.ones((4, 3, 1, 1)), np.ones(4)
+    with pytest.raises(RuntimeError, match="Only zero batch or zero channel inputs are supported"):
+        Conv2dTwin(3, 4, 1, 1, (1, 1, 0, 0)).load(K, b)(torch.from_numpy(x))
+    with pytest.raises(ValueError, match=re.escape("conv: input (N, C, H, W) = (2, 3, 0, 4) is empty")):
+        conv.forward(x, K, b, 1, (1, 1, 0, 0))

@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from experiments.config import ConfigError
-from experiments.equivalence import cosface
+from experiments.equivalence import cases
+from experiments.equivalence import layer_check as lc
 from experiments.faces import kind, models
 from framework import cnn as tcnn
 from reference import cosine
@@ -19,7 +20,8 @@ from reference.losses import am_softmax, cross_entropy, cross_entropy_grad, get_
 
 
 def test_every_row_passes_three_ways():
-    rows = cosface.rows()
+    lines = [c for c in cases.LAYER_CASES if isinstance(c.layer, (seq.L2Normalize, seq.CosineDense))]
+    rows = lc.rows(lines) + [r for dtype in lc.DTYPES for s, m in cases.MARGINS for r in cases.margin_rows(s, m, dtype)]
     assert len(rows) == 57
     failed = [(r["component"], r["case"], r["dtype"], r["quantity"], r["max_abs_err"]) for r in rows if not r["passed"]]
     assert not failed
@@ -72,7 +74,7 @@ def test_default_loss_path_is_the_cross_entropy_bit_for_bit():
 
 @pytest.mark.parametrize("train", [True, False])
 def test_face_cnn_with_the_cosface_head_against_its_twin(train):
-    model = models.face_cnn((1, 12, 10), 5, (3,), hidden=6, dropout=0.0, cosface=(16.0, 0.2))
+    model = models.face_cnn((1, 12, 10), 5, (3,), hidden=6, dropout=0.0, head=am_softmax(16.0, 0.2))
     assert isinstance(model.layers[-1], seq.CosineDense) and model.loss.name == "am_softmax"
     params, state = model.init(0, np.float64)
     rng = np.random.default_rng(1)
@@ -92,7 +94,8 @@ def test_face_cnn_with_the_cosface_head_against_its_twin(train):
 def test_the_kind_keeps_softmax_configs_as_they_were_and_checks_the_head():
     softmax = kind.validate("t", {"task": "verify", "embed": 128})
     assert softmax["head"] == "softmax" and not set(kind.HEAD_KEYS) & set(softmax)
-    assert kind.KIND.identity(softmax) == {k: v for k, v in softmax.items() if k != "head"}  # recorded run_ids hold
+    assert set(kind.FROZEN) == {"head", "images_per_person"}  # later settings, at the value earlier runs had
+    assert kind.KIND.identity(softmax) == {k: v for k, v in softmax.items() if k not in kind.FROZEN}  # run_ids hold
     assert kind.validate("t", {**softmax, "head": "softmax", "cosface_scale": 30.0}) == softmax
     cos = kind.validate("t", {"task": "verify", "embed": 128, "head": "cosface", "cosface_scale": 16.0})
     assert (cos["head"], cos["cosface_scale"], cos["cosface_margin"]) == ("cosface", 16.0, 0.35)
@@ -105,6 +108,17 @@ def test_the_kind_keeps_softmax_configs_as_they_were_and_checks_the_head():
 
 
 def test_the_cosface_embedding_has_no_relu_and_the_softmax_one_keeps_it():
-    names = [layer.name for layer in models.face_cnn((1, 28, 23), 32, (16, 32, 64), 128, 0.2, (30.0, 0.35)).layers]
+    model = models.face_cnn((1, 28, 23), 32, (16, 32, 64), 128, 0.2, am_softmax(30.0, 0.35))
+    names = [layer.name for layer in model.layers]
     assert "relu_embed" not in names and names[-1] == "out"
     assert "relu_embed" in [layer.name for layer in models.face_cnn((1, 28, 23), 32, (16, 32, 64), 128, 0.2).layers]
+
+
+@pytest.mark.parametrize("layer", [seq.L2Normalize(), seq.Activation("tanh", name="act")], ids=["l2normalize", "act"])
+def test_an_upstream_gradient_of_another_dtype_is_refused_like_every_layer(layer):
+    x = np.random.default_rng(4).normal(size=(3, 5))
+    y, cache, _ = layer.forward(x, {}, {}, train=True)
+    with pytest.raises(TypeError, match=f"{layer.name}: upstream gradient is float32, expected float64"):
+        layer.backward(y.astype(np.float32), cache)
+    with pytest.raises(ValueError, match=rf"{layer.name}: upstream gradient has shape \(3, 4\), expected \(3, 5\)"):
+        layer.backward(y[:, :4], cache)

@@ -9,12 +9,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from experiments.equivalence import layers as el
+from experiments.equivalence import cases
+from experiments.equivalence import layer_check as lc
 from framework.layers import DropoutTwin
 from reference import dropout
 from reference import sequential as seq
 
-DROPOUT_CASES = [c for c in el.layer_cases() if isinstance(c.layer, seq.Dropout)]
+DROPOUT_CASES = [c for c in cases.LAYER_CASES if isinstance(c.layer, seq.Dropout)]
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
@@ -37,10 +38,10 @@ def test_torchs_own_mask_gives_torchs_bits(p, dtype):
     np.testing.assert_array_equal(twin(x).numpy(), y.detach().numpy())  # the twin is F.dropout with a given mask
 
 
-@pytest.mark.parametrize("dtype", el.DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("dtype", lc.DTYPES, ids=["float64", "float32"])
 @pytest.mark.parametrize("case", DROPOUT_CASES, ids=lambda c: c.name)
 def test_three_ways_with_a_shared_mask(case, dtype):
-    rows = el.layer_rows(case, dtype)
+    rows = lc.case_rows(case, dtype)
     assert {r["quantity"] for r in rows} >= {"output", "input_grad"}
     if dtype == np.float64:
         assert any(r["quantity"] == "input_grad vs central difference" for r in rows)

@@ -74,3 +74,47 @@ def test_summary_gives_the_worst_difference_per_family_and_framework():
     assert s.loc[("float64", "loss"), "jax"] == 3e-15 and s.loc[("float64", "loss"), "torch"] == 1e-15
     assert s.loc[("float64", "conv"), "torch-vs-jax"] == 2e-14
     assert s.loc[("float64", "trajectory:cnn"), "jax"] == 5e-14 and ("float64", "cnn") not in s.index
+
+
+def test_every_twin_has_a_case_line():
+    from experiments.equivalence.cases import LAYER_CASES
+    from framework.layers import TWINS
+
+    lined = {type(c.layer) for c in LAYER_CASES}
+    missing = sorted(t.__name__ for t in TWINS if t not in lined)
+    assert not missing, f"layers with a TWINS entry but no case line in experiments/equivalence/cases.py: {missing}"
+    assert lined <= set(TWINS), "a case line for a layer without a twin"
+
+
+def test_case_lines_have_distinct_names_and_random_non_initial_values():
+    from experiments.equivalence import layer_check as lc
+    from experiments.equivalence.cases import LAYER_CASES
+    from reference import sequential as seq
+
+    keys = [(c.component, c.name) for c in LAYER_CASES]
+    assert len(keys) == len(set(keys)), [k for k in keys if keys.count(k) > 1]
+    case = lc.Case(seq.BatchNorm2d(3, eps=1e-3), (4, 3, 5, 6), train=True)
+    assert (case.component, case.name) == ("batchnorm2d", "4x3x5x6_train_eps0.001")
+    x, params, state, dy, _ = lc.case_data(case, np.float64)
+    assert abs(x.mean()) > 0.5 and np.unique(dy).size == dy.size
+    assert not np.any(params["gamma"] == 1) and not np.any(params["beta"] == 0)
+    assert not np.any(state["running_mean"] == 0) and not np.any(state["running_var"] == 1)
+
+
+def test_a_new_layer_gets_derived_names():
+    from experiments.equivalence import layer_check as lc
+    from reference import sequential as seq
+
+    case = lc.Case(seq.Dense(5, 4, gain=1.0), (6, 5), data="kinks", note="demo")
+    assert (case.component, case.name) == ("dense", "6x5_d_in5_d_out4_gain1_kinks_demo")
+
+
+def test_a_wrong_twin_fails_its_case_line(monkeypatch):
+    from experiments.equivalence import layer_check as lc
+    from framework import layers as fl
+    from reference import sequential as seq
+
+    wrong = fl.Twin(lambda l, p, s, d: __import__("torch").nn.Sigmoid())
+    monkeypatch.setitem(fl.TWINS, seq.Activation, wrong)
+    rows = lc.case_rows(lc.Case(seq.Activation("tanh"), (3, 4)), np.float64)
+    assert [r["passed"] for r in rows] == [False, False, True]  # twin rows fail; central differences still pass

@@ -95,3 +95,32 @@ def test_every_hook_of_a_kind_resolves(kind):
     refs = [*k.reports.values(), *k.bench, *k.equivalence, *k.equivalence_extra, *k.cli]
     assert all(callable(resolve(ref)) for ref in refs)
     assert set(k.frozen) <= set(k.run_keys) and set(k.defaults) <= set(k.run_keys)
+
+
+def test_every_declared_run_keeps_its_recorded_identity():
+    """The schema grew (head, frozen settings); every run an experiment declares is still found in its
+    committed table under the run_id it was recorded with. A variant declared but never run yet (no row of it
+    in the table, e.g. a new head awaiting its full run) has no recorded identity to keep."""
+    import pandas as pd
+
+    from experiments.config import all_experiments
+    from experiments.runner import plan
+
+    for name, exp in all_experiments().items():
+        table = pd.read_csv(ROOT / "results" / f"{exp.table}.csv", usecols=["run_id", "variant"])
+        ids, specs = set(table["run_id"].astype(str)), plan(exp)
+        recorded = set(table["variant"]) | {s.variant for s in specs if s.run_id in ids}
+        missing = [s.label for s in specs if s.variant in recorded and s.run_id not in ids]
+        assert missing == [], f"{name}: {len(missing)} declared runs lost their identity, e.g. {missing[:3]}"
+
+
+def test_a_frozen_setting_at_its_value_leaves_the_identity_and_any_other_value_changes_it():
+    from experiments.runner import config_id, run_id
+
+    faces = registry()["faces"]
+    cfg = faces.validate("t", {})
+    assert cfg["head"] == "softmax" and "head" not in faces.identity(cfg)
+    cos = faces.validate("t", {"head": "cosface"})
+    assert run_id("faces", 0, cfg) != run_id("faces", 0, cos) and "cosface_scale" in cos
+    assert "cosface_scale" not in cfg  # a head's own settings exist only with that head
+    assert config_id("faces", cfg) != run_id("faces", 0, cfg) and config_id("faces", cfg) == config_id("faces", cfg)

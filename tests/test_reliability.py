@@ -220,6 +220,9 @@ def test_a_rerun_of_a_run_id_replaces_only_its_own_rows(tmp_path):
     assert len(df) == 5
     assert df.set_index(["run_id", "impl"])["acc"].to_dict() == {
         ("a", "numpy"): 0.5, ("b", "numpy"): 0.5, ("b", "torch"): 0.5, ("c", "numpy"): 0.7, ("a", "torch"): 0.9}
+    archived = pd.read_csv(provenance.archive_path(path))  # the replaced row is kept, labelled
+    assert archived[["run_id", "impl", "acc"]].values.tolist() == [["a", "torch", 0.5]]
+    assert archived["archived_reason"].str.startswith("superseded by a new row of the same run_id/impl").all()
 
 
 @pytest.fixture(scope="module")

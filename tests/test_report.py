@@ -49,7 +49,7 @@ def table(tmp_path, monkeypatch):
 
 def test_summary_statistics_verdicts_and_order(table):
     s = report.summarise(table, VARIED).set_index("configuration")
-    assert "torch-only" not in s.index  # the summary is of the NumPy reference runs
+    assert s.loc["torch-only", "impl"] == "torch"  # another implementation is another configuration
     close = s.loc["close"]
     assert close["seeds"] == 3  # the other experiment's 'close' run is not counted
     assert close["mean_test_acc"] == pytest.approx(0.9430)
@@ -63,8 +63,8 @@ def test_summary_statistics_verdicts_and_order(table):
     assert s.loc["short", "verdict"] == "falls short"
     assert s.loc["base", "verdict"] == "diverged/stuck"
     # closest first, context rows last
-    assert list(s.index[:4]) == ["close", "high", "short", "base"]
-    assert all(c.startswith("[context]") for c in s.index[4:]) and len(s.index[4:]) == len(report.ANCHORS)
+    assert list(s.index[:5]) == ["close", "high", "short", "torch-only", "base"]  # nearest the study first
+    assert all(c.startswith("[context]") for c in s.index[5:]) and len(s.index[5:]) == len(report.ANCHORS)
 
 
 def test_a_diverged_seed_makes_the_configuration_diverged(table):
@@ -79,13 +79,28 @@ def test_runs_with_other_epochs_or_subsets_are_never_pooled(table, tmp_path):
     extra = pd.DataFrame(runs(tmp_path, "close", [0.80], output="sigmoid", epochs=3)
                          + runs(tmp_path, "high", [0.70], hidden="sigmoid", train_limit=2000))
     s = report.summarise(pd.concat([table, extra], ignore_index=True), VARIED).set_index("configuration")
-    full, short = s.loc["close (epochs=100, train_limit=0)"], s.loc["close (epochs=3, train_limit=0)"]
+    full, short = s.loc["close (epochs=100)"], s.loc["close (epochs=3)"]
     assert (full["seeds"], full["epochs"], full["mean_test_acc"]) == (3, 100, pytest.approx(0.9430))
     assert (short["seeds"], short["epochs"], short["mean_test_acc"]) == (1, 3, pytest.approx(0.80))
-    assert s.loc["high (epochs=100, train_limit=0)", "mean_test_acc"] == pytest.approx(0.98)
-    assert s.loc["high (epochs=100, train_limit=2000)", "mean_test_acc"] == pytest.approx(0.70)
+    assert short["verdict"] == "not comparable (3 epochs; the study's 100)"  # no verdict against the 100-epoch target
+    assert s.loc["high (train_limit=0)", "mean_test_acc"] == pytest.approx(0.98)
+    assert s.loc["high (train_limit=2000)", "mean_test_acc"] == pytest.approx(0.70)
     assert "close" not in s.index and "high" not in s.index
     assert s.loc["short", "seeds"] == 2  # variants with one setting keep their plain name
+
+
+def test_a_variant_whose_setting_changed_between_runs_is_two_configurations(tmp_path, monkeypatch):
+    """A user's variant my-trial run with lr 0.05, then edited to lr 0.2 and run again: two rows, never one
+    pooled 'my-trial' of both; 'changed from base' is read against the declared base even when the
+    folder has no base run."""
+    monkeypatch.setattr(report, "ROOT", tmp_path)
+    df = pd.DataFrame(runs(tmp_path, "my-trial", [0.9513], output="sigmoid", epochs=1, lr=0.05)
+                      + runs(tmp_path, "my-trial", [0.6328], output="sigmoid", epochs=1, lr=0.2))
+    s = report.summarise(df, VARIED, keys=("impl", "epochs", "lr", "output")).set_index("configuration")
+    assert sorted(s.index[:2]) == ["my-trial (lr=0.05)", "my-trial (lr=0.2)"]
+    assert s.loc["my-trial (lr=0.05)", "seed_list"] == "0" and s.loc["my-trial (lr=0.2)", "mean_test_acc"] == 0.6328
+    md = report.markdown(s.reset_index(), VARIED, base={"hidden": "tanh", "output": "tanh", "loss_scale": 1.0})
+    assert "| my-trial (lr=0.2) | output=sigmoid | 1 |" in md
 
 
 def test_markdown_names_what_changed_and_counts_seeds_as_integers(table):
@@ -114,7 +129,9 @@ def test_readme_splice_replaces_only_the_marked_table(tmp_path, monkeypatch):
 def test_the_report_of_an_output_folder_never_touches_the_readme(table, tmp_path, monkeypatch):
     """report(exp, out) writes the summary (CSV, Markdown, plot) into out.root; only the official
     results splice the README table."""
-    exp = SimpleNamespace(name="seed-mlp", table="reproduction", varied=VARIED)
+    exp = SimpleNamespace(name="seed-mlp", table="reproduction", varied=VARIED,
+                          kind=SimpleNamespace(run_keys=("epochs", "train_limit", "test_limit", *VARIED)),
+                          runs={"base": {k: BASE[k] for k in VARIED}})
     out = Outputs(tmp_path / "out", official=False)
     out.root.mkdir()
     table.to_csv(out.table("reproduction"), index=False)
@@ -126,10 +143,12 @@ def test_the_report_of_an_output_folder_never_touches_the_readme(table, tmp_path
                                                           "reproduction_summary.csv", "reproduction_summary.md"]
     pd.testing.assert_frame_equal(pd.read_csv(out.root / "reproduction_summary.csv"),
                                   pd.read_csv(io.StringIO(summary.to_csv(index=False))))
-    assert (out.root / "reproduction_summary.md").read_text() == report.markdown(summary, VARIED)
+    base = exp.runs["base"]
+    assert (out.root / "reproduction_summary.md").read_text() == report.markdown(summary, VARIED, base)
     official = Outputs(out.root, official=True)
+    monkeypatch.setattr(report, "declared_rows", lambda exp, df, official: df)  # no real plan for this fake
     report.report(exp, official)
-    assert spliced == [report.markdown(summary, VARIED)]
+    assert spliced == [report.markdown(summary, VARIED, base)]
 
 
 @pytest.mark.parametrize("mean,expected", [(0.9457, "within 0.3 points"), (0.9397, "within 0.3 points"),

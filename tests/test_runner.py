@@ -250,7 +250,8 @@ def test_append_rows_atomic_replaces_rows_by_key_and_leaves_no_temp_files(tmp_pa
     provenance.append_rows_atomic([{"k": 2, "v": "B"}, {"k": 3, "v": "c"}], path, ["k"])
     df = pd.read_csv(path)
     assert df.to_dict("records") == [{"k": 1, "v": "a"}, {"k": 2, "v": "B"}, {"k": 3, "v": "c"}]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["archive", "t.csv"]  # the replaced row is archived
+    assert [p.name for p in (tmp_path / "archive").iterdir()] == ["t.csv"]
 
 
 def test_two_processes_appending_at_once_keep_every_row(tmp_path):
@@ -466,3 +467,18 @@ def test_a_diverged_run_stops_and_stays_stopped_on_resume(tmp_path):
     assert pd.read_csv(tmp_path / "toy.csv")["status"].tolist() == ["ok", "diverged"]
     again = ToyEngine(bad=99)
     assert train.train(again, **kw)["status"] == "diverged" and again.trained == []  # resumed: nothing to do
+
+
+@pytest.mark.parametrize("threads", [None, 2])
+def test_a_serial_run_is_pinned_to_its_threads_whatever_the_environment_says(seed_mlp, tmp_path, threads):
+    """`run` pins BLAS, OpenMP and torch to one thread (or --threads N) before any work, even when the
+    caller's environment asks for more, and the row records the count in effect and the numerics."""
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "3", "OMP_NUM_THREADS": "3", "MKL_NUM_THREADS": "3"}
+    cmd = [sys.executable, "-m", "experiments", "run", "comparison", "--quick", "--variants", "torch", "--epochs", "1",
+           "--out", str(tmp_path)] + ([] if threads is None else ["--threads", str(threads)])
+    done = subprocess.run(cmd, cwd=Path(__file__).resolve().parent.parent, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    row = pd.read_csv(tmp_path / "reproduction.csv").iloc[0]
+    n = threads or 1
+    assert (row["threads"], row["blas_threads"], row["torch_threads"]) == (n, n, n)
+    assert row["cpu"] and row["blas"].split()[0] in {"openblas", "mkl", "blis"} and row["blas_kernel"]

@@ -5,6 +5,9 @@ name       arrays                                     cache folder            va
 =========  =========================================  ======================  =================================
 ``mnist``  60,000 + 10,000 images 28 x 28, 10 classes  ``./data/MNIST/raw``    ``MNIST_DIR``, ``MNIST_SOURCE``
 ``orl``    400 faces 112 x 92, 40 people, no split     ``./data/ORL``          ``ORL_DIR``, ``ORL_SOURCE``
+``cbcl``   6,977 images 19 x 19, face (1) / non-face   ``./data/CBCL``         ``CBCL_DIR``, ``CBCL_SOURCE``
+``lfw-     200 images 25 x 25 float64, face / non-face ``./data/LFW_SUBSET``   ``LFW_SUBSET_DIR``, ``..._SOURCE``
+subset``
 =========  =========================================  ======================  =================================
 
 ``cache_dir`` (CLI ``--cache-dir``) overrides the variable, which overrides the default under the
@@ -27,7 +30,7 @@ from experiments.data.cache import CacheDirError, ChecksumError, DataError, Fetc
 __all__ = ["NAMES", "CacheDirError", "ChecksumError", "DataError", "Dataset", "FetchError", "fetch", "load"]
 
 #: Data set names, the default first.
-NAMES = ("mnist", "orl")
+NAMES = ("mnist", "orl", "cbcl", "lfw-subset")
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,10 @@ def _module(name: str):
         from experiments.data import orl
 
         return orl
+    if name in ("cbcl", "lfw-subset"):
+        from experiments.data import cbcl, lfw_subset
+
+        return cbcl if name == "cbcl" else lfw_subset
     raise DataError(f"unknown data set {name!r}; known: {', '.join(NAMES)}")
 
 
@@ -111,5 +118,9 @@ def load(
         images = np.concatenate([m.train_images, m.test_images])
         labels = np.concatenate([m.train_labels, m.test_labels]).astype(np.int64)
         return Dataset("mnist", images, labels, classes=10, split=len(m.train_images))
-    images, labels = module.load_orl(cache_dir, source_dir, progress=progress)
-    return Dataset("orl", images, labels, classes=module.PEOPLE)
+    if name == "orl":
+        images, labels = module.load_orl(cache_dir, source_dir, progress=progress)
+        return Dataset("orl", images, labels, classes=module.PEOPLE)
+    loader = module.load_cbcl if name == "cbcl" else module.load_lfw_subset
+    images, labels = loader(cache_dir, source_dir, progress=progress)
+    return Dataset(name, images, labels, classes=2)  # lfw-subset's images are float64 in [0, 1]

@@ -3,10 +3,15 @@ twins, PyTorch's (framework/) and JAX's (framework/jax/); `python -m experiments
 rows to results/equivalence.csv.
 
     check.py         one check: forward, backward with a random upstream gradient, central differences
-    cases.py         the layer cases, one line each (activations, losses, convolution, pooling, flatten)
+    cases.py         the layer table, one line per case (every layer of framework/layers.py TWINS), and
+                     the functions that are no layer: the sign activation, the losses (CosFace's too)
+    layer_check.py   how a case line becomes rows: data, random parameters and state, ours, the twin,
+                     central differences, tolerances
+    names.py         the rows' names derived from a case line (and the formats of older rows)
     mlp.py           the study's MLP (W[l] layout) against its twin
-    layers.py        batch normalisation, dropout and the optimizers (SGD, Adam, AdamW, schedules)
-    cosface.py       L2 normalisation, the cosine layer and the additive-margin softmax loss (CosFace)
+    layers.py        a model with batch normalisation and dropout, running statistics over 50 steps,
+                     the optimizers (SGD, Adam, AdamW, schedules)
+    metric_heads.py  the metric-learning losses: ArcFace's additive angular margin, the batch-hard triplet loss
     jax_check.py, jax_cases.py, jax_trajectories.py
                      the same cases against the JAX twin: ours vs JAX, JAX vs central differences, and
                      torch vs JAX directly (the four-way check), and the optimizer trajectories three ways
@@ -23,12 +28,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from experiments.equivalence import cases, cosface, jax_cases, layers, mlp
+from experiments.equivalence import cases, jax_cases, layers, metric_heads, mlp
 from experiments.kinds import registry
 from experiments.outputs import Outputs, ad_hoc, official
 from experiments.provenance import command_line, stamp, write_csv_atomic
 
-CORE = (cases, mlp, layers, cosface, jax_cases)
+CORE = (cases, mlp, layers, metric_heads, jax_cases)
 TABLE = "equivalence"
 SEEDING = ("component rows: inputs from numpy.random.default_rng with the fixed per-case seeds of "
            "experiments/equivalence/; trajectory rows: the seed column")

@@ -1,25 +1,50 @@
-"""The cases of every layer check, one line each, and how one case becomes rows (check.check).
+"""The layer table: every layer check is one case line; the harness derives everything else.
 
-Families and their quantities (each with a random upstream gradient, never ones):
+A case line (experiments/equivalence/layer_check.py's Case):
 
-    activation  theta, theta_prime*upstream                      (signals with exact 0s and saturation)
-    loss        e_n, upstream*de_n/d_input; E_in, dE_in/d_input  (the study's mean over N)
-    conv        output, input_grad, kernel_grad, bias_grad
-    maxpool     output, input_grad        (ties from integer inputs; all-negative inputs with padding)
-    avgpool     output, input_grad        (count_include_pad True and False)
-    flatten     output, input_grad
+    Case(layer, x_shape, train=None, data="normal", central=True, quick=False, note="", dtypes=DTYPES)
 
-and, in float64, the same gradients against central differences (quantity "<q> vs central difference").
+    layer    a Sequential layer of reference/sequential.py with its settings: seq.BatchNorm2d(3, eps=1e-3)
+    x_shape  the input's shape: (4, 3, 5, 6)
+    train    True / False for a layer whose mode matters (batch normalisation, dropout; the mode is in
+             the case name), None for a layer without modes (run in train mode, no mode in the name)
+    data     the input: "normal" N(1.5, 2^2); "ties" integers 0..3; "negative" all in [-2, -0.5];
+             "kinks" exact 0s and 20x entries; "zero_row" row 1 all 0
+    central  False where central differences are meaningless (the data sit on a kink: ReLU at 0,
+             max-pooling's ties, a row below L2 normalisation's eps) or too slow (bench-size inputs)
+    quick    in the `--quick` subset
+    note     appended to the case name (e.g. "batch1", "lenet_conv1")
+    dtypes   float64 (three ways: ours, torch autograd, central differences) and float32 (ours, torch)
 
-A convolution's float32 quantities are sums of n products (the output c_in k_h k_w, the input
-gradient c_out k_h k_w, the kernel and bias gradients N H_out W_out, e.g. 1,728 for LeNet's first
-layer at batch 3), and float32 rounding of a sum of n terms grows like sqrt(n) (Higham, Accuracy and
-Stability of Numerical Algorithms, 2002, the probabilistic bound): those rows scale assert_close's
-tolerances by sqrt(n), written in the row.
+e.g. Case(seq.BatchNorm2d(3, eps=1e-3), (4, 3, 5, 6), train=True). From it the harness
+(layer_check.py) derives the rows' names (names.py: component "batchnorm2d", case "4x3x5x6_train_eps0.001"),
+random non-symmetric parameters and state (the layer's init, then perturbed: never gamma 1, beta 0,
+running statistics 0 and 1), an input of non-zero mean, a random upstream gradient, the twin
+(framework/layers.py TWINS), the quantities (output, input_grad, grad <param>, state <key>) and their
+tolerances. Adding a layer: its reference module, its Sequential class, one TWINS entry, one line
+here; tests/test_equivalence_harness.py fails while a TWINS entry has no line.
 
-Case names read kKHxKW_sSHxSW_pPADS_cCINtoCOUT_nN: padding "2x0" means 2 rows on top and bottom and
-0 columns left and right (PyTorch's (p_h, p_w)); "t0b1l1r0" lists an asymmetric (top, bottom,
-left, right). A new family is a case list plus a function case -> rows built on check.check.
+Tolerances (check.py): float64 rtol 1e-10, atol 1e-12; float32 torch.testing.assert_close's (rtol
+1.3e-6, atol 1e-5), and for a float32 sum of n terms assert_close's times sqrt(n): float32 rounding of
+a sum of n terms grows like sqrt(n) (Higham, Accuracy and Stability of Numerical Algorithms, 2002, the
+probabilistic bound). The sums are a convolution's (the output c_in k_h k_w terms, the input gradient
+c_out k_h k_w, the kernel and bias gradients N H_out W_out, e.g. 1,728 for LeNet's first layer at
+batch 3) and batch normalisation's gamma and beta gradients (the m = N (L or H W) values of a channel),
+listed in layer_check.SUM_TERMS; the scale is written in the row. Central differences: check.py.
+
+Besides the layer table, functions of the study that are not Sequential layers, each with a random
+upstream gradient and in float64 against central differences:
+
+    activation  theta, theta_prime*upstream for sign (derivative 0 everywhere: no Sequential layer
+                takes it; the other activations are layer lines)
+    loss        e_n, upstream*de_n/d_input; E_in, dE_in/d_input  (the study's mean over N), including
+                the additive-margin softmax (CosFace) on cosines in [-1, 1]
+
+and the convolution and pooling functions as tests/test_conv.py and test_pooling.py call them
+(ConvCase, PoolCase: the table's conv and pooling lines, plus hypothesis's). Case names of the rows
+committed before the table keep their format (names.py LEGACY): convolutions
+kKHxKW_sSHxSW_pPADS_cCINtoCOUT_nN_HxW, where padding "2x0" means 2 rows on top and bottom and 0
+columns left and right (PyTorch's (p_h, p_w)) and "t0b1l1r0" lists an asymmetric (top, bottom, left, right).
 """
 
 from __future__ import annotations
@@ -29,40 +54,78 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from experiments.equivalence import layer_check as lc
+from experiments.equivalence import names
 from experiments.equivalence.check import check, compare, run_central, run_ours, run_twin, tolerances
-from framework.conv import avgpool2d_twin, conv2d, flatten_twin, maxpool2d_twin
+from experiments.equivalence.layer_check import Case, random_array, signals_with_kinks
+from framework.conv import avgpool2d_twin, conv2d, maxpool2d_twin
 from framework.tables import torch_activation, torch_e, torch_loss
-from reference import conv, flatten, pooling
+from reference import conv, pooling
 from reference import conv_shapes as cs
+from reference import sequential as seq
 from reference.activations import get_activation
-from reference.losses import get_loss
+from reference.losses import am_softmax, get_loss
 
-DTYPES = (np.float64, np.float32)
+DTYPES = lc.DTYPES
 
 
-def random_array(rng, shape, dtype, data="normal"):
-    """normal: N(0, 1); ties: integers 0..3; negative: all in [-2, -0.5]."""
-    if data == "ties":
-        return rng.integers(0, 4, size=shape).astype(dtype)
-    if data == "negative":
-        return (-rng.uniform(0.5, 2.0, size=shape)).astype(dtype)
-    return rng.normal(size=shape).astype(dtype)
+def batchnorm_grid(cls, spatial: tuple) -> list[Case]:
+    """Batch sizes 2 and 7, channels 1 and 5, affine on and off, train and eval (small: all quick)."""
+    return [Case(cls(C, affine=a), (N, C) + spatial, train=t, quick=True)
+            for N in (2, 7) for C in (1, 5) for a in (True, False) for t in (True, False)]
+
+
+LAYER_CASES = (
+    Case(seq.Activation("identity"), (6, 7), data="kinks", quick=True),
+    Case(seq.Activation("sigmoid"), (6, 7), data="kinks", quick=True),
+    Case(seq.Activation("tanh"), (6, 7), data="kinks", quick=True),
+    Case(seq.Activation("relu"), (6, 7), data="kinks", central=False, quick=True),
+    Case(seq.LeakyReLU(0.1), (6, 7), data="kinks", central=False, quick=True),  # torch's slope at 0: a
+    Case(seq.LeakyReLU(), (5, 3)),
+    Case(seq.Dense(5, 4), (6, 5), quick=True),
+    Case(seq.Dense(9, 3), (1, 9), note="batch1"),
+    Case(seq.Conv2d(3, 4, (3, 5), (2, 1), (2, 2, 0, 0)), (2, 3, 9, 11), quick=True),
+    Case(seq.Conv2d(1, 1, (2, 3)), (1, 1, 5, 6), note="batch1", quick=True),
+    Case(seq.Conv2d(3, 2, (3, 3), (3, 2), (0, 1, 1, 0)), (2, 3, 7, 8), note="odd_total_padding", quick=True),
+    Case(seq.Conv2d(2, 3, (6, 7), 1, (1, 1, 1, 1)), (2, 2, 4, 5), note="kernel_equals_padded_input"),
+    Case(seq.Conv2d(4, 5, (1, 1), (1, 2)), (3, 4, 6, 5), note="1x1"),
+    Case(seq.Conv2d(1, 8, 5), (3, 1, 28, 28), note="lenet_conv1"),
+    Case(seq.Conv2d(8, 16, 5), (2, 8, 12, 12), note="lenet_conv2"),
+    Case(seq.MaxPool2d((3, 2), (2, 1), (1, 1)), (2, 3, 7, 9), quick=True),
+    Case(seq.MaxPool2d((2, 2)), (2, 3, 6, 6), data="ties", central=False, quick=True),
+    Case(seq.MaxPool2d((3, 3), (1, 1), (1, 1)), (2, 2, 7, 6), data="ties", central=False, quick=True),
+    Case(seq.MaxPool2d((4, 3), (2, 2), (2, 1)), (1, 3, 5, 7), data="negative", quick=True),
+    Case(seq.MaxPool2d((5, 6), (1, 1), (1, 1)), (1, 1, 4, 5), quick=True),  # window = padded input - 1
+    Case(seq.AvgPool2d((3, 2), (2, 1), (1, 1)), (2, 3, 7, 9), quick=True),
+    Case(seq.AvgPool2d((3, 2), (2, 1), (1, 1), count_include_pad=False), (2, 3, 7, 9), quick=True),
+    Case(seq.AvgPool2d((4, 5), (3, 1), (2, 2), count_include_pad=False), (1, 2, 5, 7), data="negative"),
+    # square output, divisor varying along rows only: catches a transposed divisor
+    Case(seq.AvgPool2d((3, 2), (1, 1), (1, 0), count_include_pad=False), (2, 2, 4, 5), quick=True),
+    Case(seq.Flatten(), (2, 3, 4, 5), quick=True),
+    *batchnorm_grid(seq.BatchNorm1d, ()),
+    *batchnorm_grid(seq.BatchNorm2d, (3, 4)),
+    Case(seq.BatchNorm1d(5, momentum=None, eps=1e-3), (7, 5, 3), train=True, quick=True),
+    Case(seq.BatchNorm2d(5, momentum=0.3), (2, 5, 4, 3), train=True),
+    Case(seq.BatchNorm2d(5, track_running_stats=False), (2, 5, 3, 4), train=False),
+    Case(seq.BatchNorm1d(1), (1, 1, 2), train=True, quick=True),  # m = 2 from the length axis
+    Case(seq.BatchNorm2d(16), (64, 16, 28, 28), train=True, central=False),  # bench size
+    *[Case(seq.Dropout(p), (7, 5, 3, 4), train=True, quick=p in (0.3, 1.0)) for p in (0.0, 0.3, 0.5, 1.0)],
+    Case(seq.Dropout(0.5), (2, 5), train=True),
+    Case(seq.Dropout(0.5), (7, 5, 3, 4), train=False, quick=True),
+    Case(seq.L2Normalize(), (6, 5), quick=True),
+    Case(seq.L2Normalize(), (3, 9)),
+    Case(seq.L2Normalize(), (4, 5), data="zero_row", central=False),  # norm 0 < eps: y = x / eps, dE/dx = dy / eps
+    Case(seq.CosineDense(5, 4), (6, 5), quick=True),
+    Case(seq.CosineDense(8, 11), (3, 8)),
+)
 
 
 # ---------------------------------------------------------------------------------------------
-# Activations
+# Activation functions that are no Sequential layer
 # ---------------------------------------------------------------------------------------------
 
-ACTIVATION_CASES = (("identity", (6, 7)), ("sign", (6, 7)), ("sigmoid", (6, 7)), ("tanh", (6, 7)), ("relu", (6, 7)))
+FUNCTION_ACTIVATIONS = (("sign", (6, 7)),)  # the others are layer lines (seq.Activation refuses sign)
 SMOOTH = ("identity", "sigmoid", "tanh")  # central differences are meaningless at ReLU's and sign's kinks
-
-
-def signals_with_kinks(rng, shape, dtype) -> np.ndarray:
-    """Random signals with some entries exactly 0 (ReLU's kink) and some large (saturation)."""
-    s = rng.normal(0, 2, size=shape)
-    s.flat[:: max(s.size // 5, 1)] = 0.0
-    s.flat[1 :: max(s.size // 7, 1)] *= 20
-    return s.astype(dtype)
 
 
 def activation_rows(name: str, dtype=np.float64, shape=(7, 5), seed: int = 0, central: bool = False) -> list:
@@ -131,14 +194,36 @@ def loss_rows(loss: str, dtype=np.float64, N: int = 6, C: int = 10, seed: int = 
     return rows
 
 
+MARGINS = ((30.0, 0.35), (16.0, 0.2), (1.0, 0.0))  # (s, m) of the additive-margin softmax (CosFace)
+
+
+def margin_rows(scale: float, margin: float, dtype, N: int = 6, C: int = 7, seed: int = 0) -> list[dict]:
+    """e_n with a random upstream gradient (and central differences), E_in and its gradient, on cosines in [-1, 1]."""
+    rng = np.random.default_rng(seed)
+    cos = rng.uniform(-1.0, 1.0, size=(N, C)).astype(dtype)
+    y = np.eye(C, dtype=dtype)[rng.integers(0, C, N)]
+    up = rng.normal(size=N).astype(dtype)
+    L = am_softmax(scale, margin)
+    yt = torch.tensor(y)
+
+    def fn(a):
+        return L.e(a["s"], a["s"], y), lambda dy: {"s": dy[:, None] * L.delta(a["s"], a["s"], y, None)}
+
+    def twin(t):
+        return torch_e(L, t["s"], t["s"], yt)
+    case, comp = f"N{N}_C{C}_s{scale:g}_m{margin:g}", "loss:am_softmax"
+    rows = check(comp, case, fn, twin, {"s": cos}, up, {"output": "e_n", "s": "upstream*de_n/d_input"},
+                 central=("s",))
+    ct = torch.tensor(cos, requires_grad=True)
+    E_t = torch_loss(L, ct, ct, yt)
+    E_t.backward()
+    return rows + [compare(comp, case, "E_in", np.array(np.mean(L.e(cos, cos, y))), E_t, dtype),
+                   compare(comp, case, "dE_in/d_input", L.delta(cos, cos, y, None) / N, ct.grad, dtype)]
+
+
 # ---------------------------------------------------------------------------------------------
 # Convolution
 # ---------------------------------------------------------------------------------------------
-
-def pad_name(pad: cs.Pad4) -> str:
-    t, b, l, r = pad
-    return f"{t}x{l}" if (t == b and l == r) else f"t{t}b{b}l{l}r{r}"
-
 
 @dataclass(frozen=True)
 class ConvCase:
@@ -154,21 +239,20 @@ class ConvCase:
 
     @property
     def name(self) -> str:
-        k, s = self.kernel, self.stride
-        n = (f"k{k[0]}x{k[1]}_s{s[0]}x{s[1]}_p{pad_name(self.padding)}_c{self.c_in}to{self.c_out}"
-             f"_n{self.N}_{self.H}x{self.W}")
-        return n + (f"_{self.note}" if self.note else "")
+        return self.layer_case.name
+
+    @property
+    def layer_case(self) -> Case:
+        return Case(seq.Conv2d(self.c_in, self.c_out, self.kernel, self.stride, self.padding),
+                    (self.N, self.c_in, self.H, self.W), note=self.note)
+
+    @classmethod
+    def of(cls, case: Case) -> ConvCase:
+        (N, _, H, W), l = case.x_shape, case.layer
+        return cls(N, l.c_in, l.c_out, H, W, *names.conv_settings(l), case.note)
 
 
-CONV_CASES = (
-    ConvCase(2, 3, 4, 9, 11, (3, 5), (2, 1), (2, 2, 0, 0)),
-    ConvCase(1, 1, 1, 5, 6, (2, 3), (1, 1), (0, 0, 0, 0), "batch1"),
-    ConvCase(2, 3, 2, 7, 8, (3, 3), (3, 2), (0, 1, 1, 0), "odd_total_padding"),
-    ConvCase(2, 2, 3, 4, 5, (6, 7), (1, 1), (1, 1, 1, 1), "kernel_equals_padded_input"),
-    ConvCase(3, 4, 5, 6, 5, (1, 1), (1, 2), (0, 0, 0, 0), "1x1"),
-    ConvCase(3, 1, 8, 28, 28, (5, 5), (1, 1), (0, 0, 0, 0), "lenet_conv1"),
-    ConvCase(2, 8, 16, 12, 12, (5, 5), (1, 1), (0, 0, 0, 0), "lenet_conv2"),
-)
+CONV_CASES = tuple(ConvCase.of(c) for c in LAYER_CASES if isinstance(c.layer, seq.Conv2d))
 
 CONV_NAMES = {"output": "output", "x": "input_grad", "K": "kernel_grad", "b": "bias_grad"}
 
@@ -214,36 +298,15 @@ def conv_central(case: ConvCase, x, K, b, ds) -> dict:
     return run_central(conv_fn(case), {"x": x, "K": K, "b": b}, ds, CONV_NAMES, ("x", "K", "b"))[0]
 
 
-def f32_scale(n_terms: int) -> float:
-    """sqrt(n): the growth of float32 rounding in a sum of n terms (module docstring)."""
-    return float(np.sqrt(max(1, n_terms)))
-
-
-def conv_terms(case: ConvCase) -> dict:
-    """The length of the longest sum behind each quantity of a convolution."""
-    k = case.kernel[0] * case.kernel[1]
-    H_out, W_out = cs.output_shape((case.H, case.W), case.kernel, case.padding, case.stride)
-    return {"output": case.c_in * k, "input_grad": case.c_out * k,
-            "kernel_grad": case.N * H_out * W_out, "bias_grad": case.N * H_out * W_out}
-
-
 def conv_tolerances(case: ConvCase, dtype) -> dict:
-    """{quantity: (rtol, atol, note)}: float64 as compare's; float32 assert_close's times sqrt(n)."""
+    """{quantity: (rtol, atol, note)}: float64 as compare's; float32 assert_close's times sqrt(n) (the table's)."""
     r, a = tolerances(dtype, 1)
-    if np.dtype(dtype) == np.float64:
-        return {q: (r, a, "") for q in conv_terms(case)}
-    return {q: (r * f32_scale(n), a * f32_scale(n), " (assert_close's x sqrt(n), n = terms per sum)")
-            for q, n in conv_terms(case).items()}
-
-
-def conv_rows(case: ConvCase, dtype, seed: int = 0, central: bool = True) -> list:
-    x, K, b, ds = conv_data(case, dtype, seed)
-    return check("conv", case.name, conv_fn(case), conv_twin(case), {"x": x, "K": K, "b": b}, ds, CONV_NAMES,
-                 tols=conv_tolerances(case, dtype), central=("x", "K", "b") if central else ())
+    sums = lc.renamed(lc.sum_tolerances(case.layer_case, dtype), names.CONV_QUANTITIES)
+    return {q: sums.get(q, (r, a, "")) for q in CONV_NAMES.values()}
 
 
 # ---------------------------------------------------------------------------------------------
-# Pooling and flatten
+# Pooling
 # ---------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -261,24 +324,21 @@ class PoolCase:
 
     @property
     def name(self) -> str:
-        s = self.stride or self.window
-        n = (f"k{self.window[0]}x{self.window[1]}_s{s[0]}x{s[1]}_p{self.padding[0]}x{self.padding[1]}"
-             f"_c{self.C}_n{self.N}_{self.H}x{self.W}_{self.data}")
-        return n + ("" if self.kind == "max" or self.count_include_pad else "_exclude_pad")
+        return self.layer_case.name
+
+    @property
+    def layer_case(self) -> Case:
+        layer = (seq.MaxPool2d(self.window, self.stride, self.padding) if self.kind == "max" else
+                 seq.AvgPool2d(self.window, self.stride, self.padding, self.count_include_pad))
+        return Case(layer, (self.N, self.C, self.H, self.W), data=self.data)
+
+    @classmethod
+    def of(cls, case: Case) -> PoolCase:
+        kind, window, stride, padding, include = names.pool_settings(case.layer)
+        return cls(kind, *case.x_shape, window, stride, padding, include, case.data)
 
 
-POOL_CASES = (
-    PoolCase("max", 2, 3, 7, 9, (3, 2), (2, 1), (1, 1)),
-    PoolCase("max", 2, 3, 6, 6, (2, 2), None, (0, 0), data="ties"),
-    PoolCase("max", 2, 2, 7, 6, (3, 3), (1, 1), (1, 1), data="ties"),
-    PoolCase("max", 1, 3, 5, 7, (4, 3), (2, 2), (2, 1), data="negative"),
-    PoolCase("max", 1, 1, 4, 5, (5, 6), (1, 1), (1, 1), data="normal"),  # window = padded input - 1
-    PoolCase("avg", 2, 3, 7, 9, (3, 2), (2, 1), (1, 1)),
-    PoolCase("avg", 2, 3, 7, 9, (3, 2), (2, 1), (1, 1), count_include_pad=False),
-    PoolCase("avg", 1, 2, 5, 7, (4, 5), (3, 1), (2, 2), count_include_pad=False, data="negative"),
-    # square output, divisor varying along rows only: catches a transposed divisor
-    PoolCase("avg", 2, 2, 4, 5, (3, 2), (1, 1), (1, 0), count_include_pad=False),
-)
+POOL_CASES = tuple(PoolCase.of(c) for c in LAYER_CASES if isinstance(c.layer, (seq.MaxPool2d, seq.AvgPool2d)))
 
 POOL_NAMES = {"output": "output", "x": "input_grad"}
 
@@ -319,40 +379,12 @@ def pool_central(case: PoolCase, x, dy) -> dict:
     return run_central(pool_fn(case), {"x": x}, dy, POOL_NAMES, ("x",))[0]
 
 
-def pool_rows(case: PoolCase, dtype, seed: int = 0, central: bool = True) -> list:
-    x, dy = pool_data(case, dtype, seed)
-    # Ties make max pooling non-differentiable there; central differences would average.
-    central = central and case.data != "ties"
-    return check(f"{case.kind}pool", case.name, pool_fn(case), pool_twin(case), {"x": x}, dy, POOL_NAMES,
-                 central=("x",) if central else ())
-
-
-FLATTEN_CASES = ((2, 3, 4, 5),)
-
-
-def flatten_rows(shape, dtype, seed: int = 0) -> list:
-    rng = np.random.default_rng(seed)
-    N, C, H, W = shape
-    x, dy = rng.normal(size=shape).astype(dtype), rng.normal(size=(N, C * H * W)).astype(dtype)
-
-    def fn(a):
-        y, cache = flatten.forward(a["x"])
-        return y, lambda d: {"x": flatten.backward(d, cache)[0]}
-    twin = flatten_twin()
-    return check("flatten", f"c{C}_n{N}_{H}x{W}", fn, lambda t: twin(t["x"]), {"x": x}, dy, POOL_NAMES)
-
-
 def rows(quick: bool = False) -> list[dict]:
-    """Every layer row of results/equivalence.csv (quick: fewer conv and pooling cases)."""
-    out = []
-    conv_cases = CONV_CASES[:3] if quick else CONV_CASES
-    pool_cases = POOL_CASES[::2] if quick else POOL_CASES
+    """Every row of the layer table and of the functions beside it (quick: the quick lines, the first margin)."""
+    out = lc.rows(LAYER_CASES, quick)
     for dtype in DTYPES:
-        out += [r for name, shape in ACTIVATION_CASES
-                for r in activation_rows(name, dtype, shape, central=name in SMOOTH)]
+        out += [r for name, shape in FUNCTION_ACTIVATIONS for r in activation_rows(name, dtype, shape)]
         out += [r for loss, N, C, scale, kind, eps in LOSS_CASES
                 for r in loss_rows(loss, dtype, N, C, 0, scale, kind, eps)]
-        out += [r for i, case in enumerate(conv_cases) for r in conv_rows(case, dtype, central=not quick or i == 0)]
-        out += [r for i, case in enumerate(pool_cases) for r in pool_rows(case, dtype, central=not quick or i == 0)]
-        out += [r for shape in FLATTEN_CASES for r in flatten_rows(shape, dtype)]
+        out += [r for s, m in (MARGINS[:1] if quick else MARGINS) for r in margin_rows(s, m, dtype)]
     return out

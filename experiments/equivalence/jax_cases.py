@@ -3,14 +3,14 @@ autograd (framework/jax/) and central differences (rows tagged by framework, jax
 
 The cases are the harness's own, read from their modules, so a case added there is checked here too:
 
-    cases.py     activations, losses, convolution, max and average pooling, flatten
-    layers.py    batch normalisation (train, eval, running statistics), dropout (the reference's mask handed
-                 to the twins), and the small CNN with batch normalisation and dropout, train and eval
-    cosface.py   L2 normalisation, the cosine layer, the additive-margin softmax
+    cases.py     the layer table (every Case line: layer_check.py's data, parameters, state and upstream
+                 gradient; the JAX twin from framework/jax/layers.py JAX_TWINS beside layer_check.layer_torch),
+                 the sign activation, the losses and the additive-margin softmax
+    layers.py    running statistics over 50 batches, the small CNN with batch normalisation and dropout
     mlp.py       the study's network: x[L], s[l], x[l], delta[l], G[l], E_in
 (whole CNNs on MNIST: experiments/mnist/jax_equivalence.py; the face CNN: experiments/faces/jax_twin.py)
 
-Each function returns jax_check.Quantities (ours, torch, jax, central) for one case, and `rows(quick)`
+Each *_quantities function returns jax_check.Quantities (ours, torch, jax, central) for one case, and `rows(quick)`
 every row of the JAX columns of results/equivalence.csv.
 """
 
@@ -21,41 +21,66 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
-from experiments.equivalence import cases, cosface, layers, mlp
-from experiments.equivalence.check import central_difference, run_central, run_ours, run_twin
-from experiments.equivalence.jax_check import NEW_FRAMEWORKS, Quantities, four_way, run_jax, run_layer
+from experiments.equivalence import cases, layers, mlp, names
+from experiments.equivalence import layer_check as lc
+from experiments.equivalence.check import central_difference, central_rows, run_central, run_ours, run_twin
+from experiments.equivalence.jax_check import NEW_FRAMEWORKS, Quantities, four_way, run_jax, run_layer, tagged
 from framework.jax import mlp as jmlp
 from framework.jax import sequential as jseq
 from framework.jax.tables import jax_activation, jax_e, jax_loss
-from reference import sequential as seq
 from reference.activations import get_activation
 from reference.losses import am_softmax, get_loss
 
-CONV_KEYS = {"output": "output", "input_grad": "input_grad", "grad K": "kernel_grad", "grad b": "bias_grad"}
-
-
-def renamed(d: dict, names: dict) -> dict:
-    return {names.get(k, k): v for k, v in d.items()}
-
-
 # ---------------------------------------------------------------------------------------------
-# cases.py: activations, losses, convolution, pooling, flatten
+# cases.py: the layer table, the sign activation, the losses
 # ---------------------------------------------------------------------------------------------
 
-def activation_quantities(name: str, dtype=np.float64, shape=(6, 7), seed: int = 0, central: bool = True):
+def layer_jax(case: lc.Case, x, params, state, dy, cache) -> dict:
+    """layer_check.layer_torch's counterpart: the registry's JAX twin, the same {quantity: array}."""
+    return run_layer(case.layer, params, state, x, dy, case.mode, cache)
+
+
+def layer_quantities(case: lc.Case, dtype, central: bool = True) -> Quantities:
+    data = lc.case_data(case, dtype)
+    ours, cache = lc.layer_ours(case, *data)
+    theirs = lc.layer_torch(case, *data[:4], cache)
+    mine = layer_jax(case, *data[:4], cache)
+    cd, scale = (lc.layer_central(case, *data) if central and case.central and np.dtype(dtype) == np.float64
+                 else ({}, 0.0))
+    return Quantities(ours, theirs, mine, cd, scale)
+
+
+def case_rows(case: lc.Case, dtype, frameworks=NEW_FRAMEWORKS, central: bool = True) -> list[dict]:
+    """layer_check.case_rows four ways: the pairs by layer_check.compared (its names and tolerances)."""
+    q = layer_quantities(case, dtype, central)
+    pairs = {"torch": (q.ours, q.torch), "jax": (q.ours, q.jax), "torch-vs-jax": (q.torch, q.jax)}
+    rows = [r for fw in FRAMEWORK_ORDER if fw in frameworks for r in tagged(lc.compared(case, dtype, *pairs[fw]), fw)]
+    new = names.quantity_names(case)
+    for fw, side in (("torch", q.ours), ("jax", q.jax)):
+        if q.central and fw in frameworks:
+            rows += tagged(central_rows(case.component, case.name, lc.renamed(side, new), lc.renamed(q.central, new),
+                                        q.central_scale), fw)
+    return rows
+
+
+FRAMEWORK_ORDER = ("torch", "jax", "torch-vs-jax")
+
+
+def activation_quantities(name: str, dtype=np.float64, shape=(6, 7), seed: int = 0, central: bool = False):
+    """cases.activation_rows' data (the activations no Sequential layer takes: sign)."""
     rng = np.random.default_rng(seed)
-    s = cases.signals_with_kinks(rng, shape, dtype)
+    s = lc.signals_with_kinks(rng, shape, dtype)
     up = rng.normal(size=shape).astype(dtype)
     act = get_activation(name)
 
     def fn(a):
         return act.theta(a["s"]), lambda dy: {"s": act.theta_prime(a["s"]) * dy}
-    names = {"output": "theta", "s": "theta_prime*upstream"}
+    names_ = {"output": "theta", "s": "theta_prime*upstream"}
     arrays = {"s": s}
-    cd, scale = run_central(fn, arrays, up, names, ("s",)) if central and dtype == np.float64 else ({}, 0.0)
-    return Quantities(run_ours(fn, arrays, up, names),
-                      run_twin(lambda t: cases.torch_activation(name)(t["s"]), arrays, up, names),
-                      run_jax(lambda a: jax_activation(name)(a["s"]), arrays, up, names), cd, scale)
+    cd, scale = run_central(fn, arrays, up, names_, ("s",)) if central and dtype == np.float64 else ({}, 0.0)
+    return Quantities(run_ours(fn, arrays, up, names_),
+                      run_twin(lambda t: cases.torch_activation(name)(t["s"]), arrays, up, names_),
+                      run_jax(lambda a: jax_activation(name)(a["s"]), arrays, up, names_), cd, scale)
 
 
 def loss_quantities(loss: str, dtype, N: int, C: int, scale: float, kind: str, eps: float, seed: int = 0,
@@ -66,7 +91,7 @@ def loss_quantities(loss: str, dtype, N: int, C: int, scale: float, kind: str, e
         z = (rng.normal(size=(N, C)) * scale).astype(dtype)
         y = cases.targets(rng, N, C, kind, dtype)
         L = get_loss(loss, eps)
-    else:  # cosface.margin_rows' data: cosines in [-1, 1], one-hot targets
+    else:  # cases.margin_rows' data: cosines in [-1, 1], one-hot targets
         z = rng.uniform(-1.0, 1.0, size=(N, C)).astype(dtype)
         y = np.eye(C, dtype=dtype)[rng.integers(0, C, N)]
     up = rng.normal(size=N).astype(dtype)
@@ -92,46 +117,15 @@ def loss_quantities(loss: str, dtype, N: int, C: int, scale: float, kind: str, e
     return Quantities(ours, theirs, mine, cd, f_scale)
 
 
-def conv_quantities(case: cases.ConvCase, dtype, seed: int = 0, central: bool = True):
-    x, K, b, ds = cases.conv_data(case, dtype, seed)
-    layer = seq.Conv2d(case.c_in, case.c_out, case.kernel, case.stride, case.padding)
-    mine = renamed(run_layer(layer, {"K": K, "b": b}, {}, x, ds, True), CONV_KEYS)
-    cd, scale = ((run_central(cases.conv_fn(case), {"x": x, "K": K, "b": b}, ds, cases.CONV_NAMES, ("x", "K", "b")))
-                 if central and dtype == np.float64 else ({}, 0.0))
-    return Quantities(cases.conv_ours(case, x, K, b, ds), cases.conv_torch(case, x, K, b, ds), mine, cd, scale)
-
-
-def pool_layer(case: cases.PoolCase):
-    if case.kind == "max":
-        return seq.MaxPool2d(case.window, case.stride, case.padding)
-    return seq.AvgPool2d(case.window, case.stride, case.padding, case.count_include_pad)
-
-
-def pool_quantities(case: cases.PoolCase, dtype, seed: int = 0, central: bool = True):
-    x, dy = cases.pool_data(case, dtype, seed)
-    central = central and case.data != "ties" and dtype == np.float64  # ties: not differentiable there
-    cd, scale = (run_central(cases.pool_fn(case), {"x": x}, dy, cases.POOL_NAMES, ("x",)) if central else ({}, 0.0))
-    return Quantities(cases.pool_ours(case, x, dy), cases.pool_torch(case, x, dy),
-                      run_layer(pool_layer(case), {}, {}, x, dy, True), cd, scale)
-
-
-def flatten_quantities(shape, dtype, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    N, C, H, W = shape
-    x, dy = rng.normal(size=shape).astype(dtype), rng.normal(size=(N, C * H * W)).astype(dtype)
-    layer = seq.Flatten()
-    y, cache, _ = layer.forward(x, {}, {}, train=True)
-    ours = {"output": y, "input_grad": layer.backward(dy, cache)[0]}
-    theirs = run_twin(lambda t: cases.flatten_twin()(t["x"]), {"x": x}, dy, cases.POOL_NAMES)
-    return Quantities(ours, theirs, run_layer(layer, {}, {}, x, dy, True), {})
+def margin_quantities(scale: float, margin: float, dtype, N: int = 6, C: int = 7, seed: int = 0) -> Quantities:
+    return loss_quantities("am_softmax", dtype, N, C, 1.0, "onehot", 0.0, seed, L=am_softmax(scale, margin))
 
 
 def cases_rows(quick: bool = False, frameworks=NEW_FRAMEWORKS) -> list[dict]:
-    out = []
-    conv_cases = cases.CONV_CASES[:3] if quick else cases.CONV_CASES
-    pool_cases = cases.POOL_CASES[::2] if quick else cases.POOL_CASES
+    picked = [c for c in cases.LAYER_CASES if c.quick or not quick]
+    out = [r for dtype in lc.DTYPES for c in picked if dtype in c.dtypes for r in case_rows(c, dtype, frameworks)]
     for dtype in cases.DTYPES:
-        for name, shape in cases.ACTIVATION_CASES:
+        for name, shape in cases.FUNCTION_ACTIVATIONS:
             out += four_way("activation", f"{name}_{'x'.join(map(str, shape))}",
                             activation_quantities(name, dtype, shape, central=name in cases.SMOOTH), dtype,
                             frameworks=frameworks)
@@ -140,40 +134,22 @@ def cases_rows(quick: bool = False, frameworks=NEW_FRAMEWORKS) -> list[dict]:
                 f"_ls{eps:g}" if eps else "")
             out += four_way(f"loss:{loss}", case, loss_quantities(loss, dtype, N, C, scale, kind, eps), dtype,
                             frameworks=frameworks)
-        for i, c in enumerate(conv_cases):
-            out += four_way("conv", c.name, conv_quantities(c, dtype, central=not quick or i == 0), dtype,
-                            tols=cases.conv_tolerances(c, dtype), frameworks=frameworks)
-        for i, c in enumerate(pool_cases):
-            out += four_way(f"{c.kind}pool", c.name, pool_quantities(c, dtype, central=not quick or i == 0), dtype,
-                            frameworks=frameworks)
-        for shape in cases.FLATTEN_CASES:
-            N, C, H, W = shape
-            out += four_way("flatten", f"c{C}_n{N}_{H}x{W}", flatten_quantities(shape, dtype), dtype,
+        for s, m in cases.MARGINS[:1] if quick else cases.MARGINS:
+            out += four_way("loss:am_softmax", f"N6_C7_s{s:g}_m{m:g}", margin_quantities(s, m, dtype), dtype,
                             frameworks=frameworks)
     return out
 
 
 # ---------------------------------------------------------------------------------------------
-# layers.py: batch normalisation, dropout, running statistics, the small CNN with both
+# layers.py: running statistics, the small CNN with batch normalisation and dropout
 # ---------------------------------------------------------------------------------------------
-
-def layer_quantities(case: layers.LayerCase, dtype, central: bool = True) -> Quantities:
-    data = layers.case_data(case, dtype)
-    ours, cache = layers.layer_ours(case, *data)
-    theirs = layers.layer_torch(case, *data[:4], cache)
-    x, params, state, dy, _ = data
-    mine = run_layer(case.layer, params, state, x, dy, case.train, cache)
-    cd, scale = (layers.layer_central(case, *data) if central and case.central and dtype == np.float64
-                 else ({}, 0.0))
-    return Quantities(ours, theirs, mine, cd, scale)
-
 
 def running_stats_jax(layer, x_shape, steps: int = 50, dtype=np.float64, seed: int = 0) -> dict:
     """layers.running_stats_after's JAX side: the state and an eval-mode output after `steps` train passes."""
     from framework.jax.layers import jax_twin_of
 
     rng = np.random.default_rng(seed)
-    params, state = layers.randomised_layer(layer, dtype, rng)
+    params, state = lc.randomised_layer(layer, dtype, rng)
     twin = jax_twin_of(layer)
     built = twin.build(layer, params, state)
     st = built.state
@@ -182,7 +158,7 @@ def running_stats_jax(layer, x_shape, steps: int = 50, dtype=np.float64, seed: i
         _, st = built.apply(built.params, st, jnp.asarray(x), True, None)
     x = rng.normal(size=x_shape).astype(dtype)
     y = built.apply(built.params, st, jnp.asarray(x), False, None)[0]
-    return {**layers.state_quantities(twin.read_state(st)), "eval output": np.asarray(y)}
+    return {**lc.state_quantities(twin.read_state(st)), "eval output": np.asarray(y)}
 
 
 def model_quantities(dtype, train: bool, n: int = 6, seed: int = 0, central: bool = True) -> Quantities:
@@ -211,89 +187,18 @@ def model_quantities(dtype, train: bool, n: int = 6, seed: int = 0, central: boo
     return Quantities(layers.model_quantities(r, model), theirs, mine, cd, abs(r.loss))
 
 
-def bn_tolerances(case: layers.LayerCase, dtype) -> dict:
-    return {q: layers.sum_tolerance(case, dtype, q) for q in layers.SUMS}
-
-
 def layers_rows(quick: bool = False, frameworks=NEW_FRAMEWORKS) -> list[dict]:
     out = []
     for dtype in layers.DTYPES:
-        for case in layers.layer_cases(quick):
-            out += four_way(case.component, case.name, layer_quantities(case, dtype), dtype,
-                            tols=bn_tolerances(case, dtype), frameworks=frameworks)
         for layer, shape in layers.RUNNING_CASES[:1] if quick else layers.RUNNING_CASES:
             ours, theirs = layers.running_stats_after(layer, shape, dtype=dtype)
-            name = layers.LayerCase(layer, shape, True).name + "_50steps"
+            name = lc.Case(layer, shape, True).name + "_50steps"
             q = Quantities(ours, theirs, running_stats_jax(layer, shape, dtype=dtype), {})
             out += four_way(type(layer).__name__.lower(), name, q, dtype, frameworks=frameworks)
         for train in (True, False):
             case = f"small_bn_dropout_cnn_n6_{'train' if train else 'eval'}"
             out += four_way("cnn+batchnorm+dropout", case, model_quantities(dtype, train), dtype,
                             depth=len(layers.small_bn_cnn().layers), frameworks=frameworks)
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-# cosface.py: L2 normalisation, the cosine layer, the margin softmax
-# ---------------------------------------------------------------------------------------------
-
-def cosface_layer_quantities(layer, arrays: dict, dtype, seed: int, central: bool) -> Quantities:
-    """cosface.layer_rows' data: ours, torch (the registry twin), JAX (the registry twin), central differences."""
-    from framework.layers import twin_of
-
-    has_W = "W" in arrays
-    params = {"W": arrays["W"]} if has_W else {}
-    y, cache, _ = layer.forward(arrays["x"], params, {}, train=True)
-    dy = np.random.default_rng(seed).normal(size=y.shape).astype(dtype)
-    names = {"output": "output", "x": "input_grad", **({"W": "grad W"} if has_W else {})}
-
-    def fn(a):
-        out, c, _ = layer.forward(a["x"], {"W": a["W"]} if has_W else {}, {}, train=True)
-
-        def back(d):
-            dx, grads = layer.backward(d, c)
-            return {"x": dx, **grads}
-        return out, back
-    module = twin_of(layer).build(layer, params, {}, torch.float64 if dtype == np.float64 else torch.float32)
-
-    def twin(t):  # the module's weight (d_out, d_in) is the differentiated W transposed
-        return torch.func.functional_call(module, {"weight": t["W"].T} if has_W else {}, (t["x"],))
-    cd, scale = run_central(fn, arrays, dy, names, tuple(arrays)) if central and dtype == np.float64 else ({}, 0.0)
-    return Quantities(run_ours(fn, arrays, dy, names), run_twin(twin, arrays, dy, names),
-                      run_layer(layer, params, {}, arrays["x"], dy, True), cd, scale)
-
-
-def normalize_quantities(shape, zero_row: bool, dtype, seed: int = 0) -> Quantities:
-    x = np.random.default_rng(seed).normal(0.5, 2.0, size=shape).astype(dtype)
-    if zero_row:
-        x[1] = 0.0
-    return cosface_layer_quantities(seq.L2Normalize(), {"x": x}, dtype, seed + 1, central=not zero_row)
-
-
-def cosine_quantities(N: int, d_in: int, d_out: int, dtype, seed: int = 0) -> Quantities:
-    rng = np.random.default_rng(seed)
-    arrays = {"x": rng.normal(0.5, 2.0, size=(N, d_in)).astype(dtype),
-              "W": rng.normal(0.0, 0.7, size=(d_in, d_out)).astype(dtype)}
-    return cosface_layer_quantities(seq.CosineDense(d_in, d_out), arrays, dtype, seed + 1, central=True)
-
-
-def margin_quantities(scale: float, margin: float, dtype, N: int = 6, C: int = 7, seed: int = 0) -> Quantities:
-    return loss_quantities("am_softmax", dtype, N, C, 1.0, "onehot", 0.0, seed, L=am_softmax(scale, margin))
-
-
-def cosface_rows(quick: bool = False, frameworks=NEW_FRAMEWORKS) -> list[dict]:
-    take = (lambda c: c[:1]) if quick else (lambda c: c)
-    out = []
-    for dtype in cosface.DTYPES:
-        for shape, zero in take(cosface.NORMALIZE_CASES):
-            case = "x".join(map(str, shape)) + ("_zero_row" if zero else "")
-            out += four_way("l2normalize", case, normalize_quantities(shape, zero, dtype), dtype, frameworks=frameworks)
-        for N, d_in, d_out in take(cosface.COSINE_CASES):
-            out += four_way("cosinedense", f"{N}x{d_in}_to{d_out}", cosine_quantities(N, d_in, d_out, dtype), dtype,
-                            frameworks=frameworks)
-        for s, m in take(cosface.MARGINS):
-            out += four_way("loss:am_softmax", f"N6_C7_s{s:g}_m{m:g}", margin_quantities(s, m, dtype), dtype,
-                            frameworks=frameworks)
     return out
 
 
@@ -346,5 +251,57 @@ def rows(quick: bool = False) -> list[dict]:
     the families add theirs through their kinds (experiments/mnist/jax_equivalence.py, faces/jax_twin.py)."""
     from experiments.equivalence import jax_trajectories
 
-    return (cases_rows(quick) + mlp_rows(quick) + layers_rows(quick) + cosface_rows(quick)
+    return (cases_rows(quick) + mlp_rows(quick) + layers_rows(quick) + metric_rows(quick)
             + jax_trajectories.rows(quick))
+
+
+# ---------------------------------------------------------------------------------------------
+# metric_heads.py: ArcFace and the batch-hard triplet loss
+# ---------------------------------------------------------------------------------------------
+
+def metric_quantities(L, s: np.ndarray, y: np.ndarray, central: bool, seed: int) -> Quantities:
+    """metric_heads.loss_rows' quantities: e_n with a random upstream gradient, E_in and its gradient."""
+    from experiments.equivalence import metric_heads as mh
+
+    up = np.random.default_rng(seed).normal(size=len(s)).astype(s.dtype)
+
+    def fn(a):
+        vjp = (lambda dy: mh.pairwise_vjp(L, a["s"], y, dy)) if L.pairwise else (
+            lambda dy: dy[:, None] * L.delta(a["s"], a["s"], y, None))
+        return L.e(a["s"], a["s"], y), lambda dy: {"s": vjp(dy)}
+    names_ = {"output": "e_n", "s": "upstream*de_n/d_input"}
+    arrays, yt, yj = {"s": s}, torch.tensor(y), jnp.asarray(y)
+    ours = run_ours(fn, arrays, up, names_)
+    theirs = run_twin(lambda t: mh.torch_e(L, t["s"], t["s"], yt), arrays, up, names_)
+    mine = run_jax(lambda a: jax_e(L, a["s"], a["s"], yj), arrays, up, names_)
+    st = torch.tensor(s, requires_grad=True)
+    E_t = mh.torch_loss(L, st, st, yt)
+    E_t.backward()
+    E_j, g_j = jax.jit(jax.value_and_grad(lambda v: jax_loss(L, v, v, yj)))(jnp.asarray(s))
+    ours.update({"E_in": np.array(np.mean(L.e(s, s, y))), "dE_in/d_input": L.delta(s, s, y, None) / len(s)})
+    theirs.update({"E_in": E_t.detach().numpy(), "dE_in/d_input": st.grad.numpy()})
+    mine.update({"E_in": np.asarray(E_j), "dE_in/d_input": np.asarray(g_j)})
+    cd, scale = run_central(fn, arrays, up, names_, ("s",)) if central and s.dtype == np.float64 else ({}, 0.0)
+    return Quantities(ours, theirs, mine, cd, scale)
+
+
+def metric_rows(quick: bool = False, frameworks=NEW_FRAMEWORKS) -> list[dict]:
+    """metric_heads.rows' cases, four ways (the same case names)."""
+    from experiments.equivalence import metric_heads as mh
+    from reference.losses import arcface_loss, triplet_loss
+
+    take = (lambda c: c[:1]) if quick else (lambda c: c)
+    out = []
+    for dtype in mh.DTYPES:
+        for edges, arc_cases in ((False, mh.ARC_CASES), (True, mh.ARC_EDGE_CASES)):
+            for s, m, easy in take(arc_cases):
+                cos, y = mh.arc_edges(m, dtype) if edges else mh.arc_cosines(np.random.default_rng(0), 6, 7, dtype)
+                case = f"N{len(cos)}_C{cos.shape[1]}_s{s:g}_m{m:g}" + ("_easy" if easy else "") + (
+                    "_edges" if edges else "")
+                q = metric_quantities(arcface_loss(s, m, easy), cos, y, not edges, 1)
+                out += four_way("loss:arcface", case, q, dtype, frameworks=frameworks)
+        for kind, m in take(mh.TRIPLET_CASES):
+            f, labels = mh.triplet_batch(kind, dtype, 0)
+            q = metric_quantities(triplet_loss(m), f, labels, kind == "balanced", 1)
+            out += four_way("loss:triplet", f"{kind}_N{len(f)}_d{f.shape[1]}_m{m:g}", q, dtype, frameworks=frameworks)
+    return out

@@ -1,18 +1,6 @@
-"""Equivalence rows for batch normalisation, dropout, optimizers and schedules (results/equivalence.csv).
-
-Layers (reference/batchnorm.py, dropout.py through the Sequential layers of reference/sequential.py,
-against their twins from the registry framework/layers.py), in float64 and float32, with a random
-upstream gradient (never ones), inputs of non-zero mean and non-unit spread, and random gamma, beta
-and running statistics (never the initial 1, 0, 0, 1):
-
-    batchnorm1d / batchnorm2d   output, input_grad, grad gamma, grad beta (affine), and the state
-                                after the pass: running_mean, running_var, num_batches_tracked
-    dropout                     output, input_grad, with the reference's mask handed to the twin
-
-plus, in float64, "<q> vs central difference" for input_grad and every parameter gradient:
-(f(a + h) - f(a - h)) / 2h of f = sum(upstream * output), h = 1e-6, in the same mode (train-mode
-batch normalisation differentiates through the batch statistics). Their tolerance: rtol 1e-6 and
-atol at least the rounding bound 2 eps sum|terms of f| / 2h (written in the row).
+"""Equivalence rows of whole models with batch normalisation and dropout, running statistics over many
+steps, optimizers and schedules (results/equivalence.csv). The single layers (batch normalisation,
+dropout and every other) are lines of the layer table, experiments/equivalence/cases.py.
 
 The whole model (small_bn_cnn below), train and eval mode: output, loss, every parameter gradient
 and the new running statistics against the twin, and in float64 every parameter gradient against
@@ -33,9 +21,7 @@ after every step: max_abs_err is the largest difference over all steps, toleranc
 The learning rates keep training out of the chaotic regime (too large a step with momentum), where
 rounding differences between any two correct implementations grow exponentially.
 
-float32 gradients of gamma and beta are sums of the m values of a channel: their tolerance is
-assert_close's times sqrt(m), as for the sums of a convolution (experiments/equivalence/cases.py).
-Tolerances otherwise as experiments/equivalence/check.py: float64 rtol 1e-10 / atol 1e-12; float32
+Tolerances as experiments/equivalence/check.py: float64 rtol 1e-10 / atol 1e-12; float32
 assert_close's (1.3e-6, 1e-5).
 """
 
@@ -46,7 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from experiments.equivalence.check import central_difference, central_rows, compare, require_random, tolerances
+from experiments.equivalence.check import central_difference, central_rows, compare
+from experiments.equivalence.layer_check import Case, randomised_layer, state_quantities
 from framework import cnn as tcnn
 from framework.cnn import torch_dtype
 from framework.layers import twin_of
@@ -56,150 +43,6 @@ from reference import sequential as seq
 
 TRAJ_ATOL = 1e-9
 DTYPES = (np.float64, np.float32)
-STATE_KEYS = ("running_mean", "running_var", "num_batches_tracked")
-
-
-@dataclass(frozen=True)
-class LayerCase:
-    layer: object
-    x_shape: tuple
-    train: bool
-    central: bool = True  # central differences cost two forward passes per input value
-
-    @property
-    def component(self) -> str:
-        return type(self.layer).__name__.lower()
-
-    @property
-    def name(self) -> str:
-        l = self.layer
-        shape = "x".join(str(n) for n in self.x_shape)
-        mode = "train" if self.train else "eval"
-        if isinstance(l, seq.Dropout):
-            return f"p{l.p}_{shape}_{mode}"
-        extra = "" if l.affine else "_noaffine"
-        extra += "" if l.track_running_stats else "_untracked"
-        extra += "" if l.momentum == 0.1 else f"_momentum{l.momentum}"
-        extra += "" if l.eps == 1e-5 else f"_eps{l.eps:g}"
-        return f"{shape}_{mode}{extra}"
-
-
-def layer_cases(quick: bool = False) -> tuple[LayerCase, ...]:
-    """Batch sizes 2 and 7, channels 1 and 5, affine on and off, train and eval; dropout p 0, 0.3, 1."""
-    cases = []
-    for cls, spatial in ((seq.BatchNorm1d, ()), (seq.BatchNorm2d, (3, 4))):
-        for N in (2, 7):
-            for C in (1, 5):
-                for affine in (True, False):
-                    for train in (True, False):
-                        layer = cls(C, affine=affine, name=cls.__name__.lower())
-                        cases.append(LayerCase(layer, (N, C) + spatial, train))
-    cases += [
-        LayerCase(seq.BatchNorm1d(5, momentum=None, eps=1e-3, name="batchnorm1d"), (7, 5, 3), True),
-        LayerCase(seq.BatchNorm2d(5, momentum=0.3, name="batchnorm2d"), (2, 5, 4, 3), True),
-        LayerCase(seq.BatchNorm2d(5, track_running_stats=False, name="batchnorm2d"), (2, 5, 3, 4), False),
-        LayerCase(seq.BatchNorm1d(1, name="batchnorm1d"), (1, 1, 2), True),  # m = 2 from the length axis
-        LayerCase(seq.BatchNorm2d(16, name="batchnorm2d"), (64, 16, 28, 28), True, central=False),  # bench size
-    ]
-    for p in (0.0, 0.3, 0.5, 1.0):
-        cases.append(LayerCase(seq.Dropout(p), (7, 5, 3, 4), True))
-    cases += [LayerCase(seq.Dropout(0.5), (2, 5), True), LayerCase(seq.Dropout(0.5), (7, 5, 3, 4), False)]
-    return tuple(cases[::5]) if quick else tuple(cases)
-
-
-def randomised_layer(layer, dtype, rng: np.random.Generator) -> tuple[dict, dict]:
-    """layer.init with gamma ~ 1 + N(0, 0.5^2), beta ~ N(0, 1), running mean ~ N(0, 1), running var in [0.5, 2]."""
-    params, state = layer.init(rng, dtype)
-    params = {k: (v + (0.5 if k == "gamma" else 1.0) * rng.normal(size=v.shape)).astype(dtype)
-              for k, v in params.items()}
-    if state:
-        C = state["running_mean"].shape[0]
-        state = {"running_mean": rng.normal(size=C).astype(dtype),
-                 "running_var": rng.uniform(0.5, 2.0, C).astype(dtype),
-                 "num_batches_tracked": np.int64(3)}
-    return params, state
-
-
-def case_data(case: LayerCase, dtype, seed: int = 0):
-    """x (mean 1.5, spread 2), params, state, the upstream gradient dy, and the forward's rng seed."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(1.5, 2.0, size=case.x_shape).astype(dtype)
-    params, state = randomised_layer(case.layer, dtype, rng)
-    dy = rng.normal(size=case.x_shape).astype(dtype)
-    return x, params, state, dy, seed + 1
-
-
-def state_quantities(state: dict) -> dict:
-    return {f"state {k}": np.asarray(state[k]).reshape(-1) for k in STATE_KEYS if k in state}
-
-
-def layer_ours(case: LayerCase, x, params, state, dy, rng_seed) -> tuple[dict, object]:
-    """Our forward and backward: quantities by name, and the cache (it holds the dropout mask)."""
-    y, cache, new_state = case.layer.forward(x, params, state, train=case.train, rng=np.random.default_rng(rng_seed))
-    dx, grads = case.layer.backward(dy, cache)
-    out = {"output": y, "input_grad": dx, **{f"grad {k}": v for k, v in grads.items()}}
-    return {**out, **state_quantities(new_state)}, cache
-
-
-def layer_torch(case: LayerCase, x, params, state, dy, cache) -> dict:
-    """The twin's forward and autograd backward on the same data (and the same dropout mask)."""
-    twin = twin_of(case.layer)
-    m = twin.build(case.layer, params, state, torch_dtype(x.dtype))
-    m.train(case.train)
-    twin.share(m, cache)
-    xt = torch.from_numpy(x).requires_grad_(True)
-    y = m(xt)
-    y.backward(torch.from_numpy(dy))
-    out = {"output": y.detach().numpy(), "input_grad": xt.grad.numpy()}
-    out.update({f"grad {k}": v for k, v in twin.read(m, lambda p: p.grad).items()})
-    return {**out, **state_quantities(twin.read_state(m))}
-
-
-def layer_central(case: LayerCase, x, params, state, dy, rng_seed) -> tuple[dict, float]:
-    """Central differences of f = sum(dy * y) for the input and every parameter, and sum|dy * y|."""
-    x, params = x.copy(), {k: v.copy() for k, v in params.items()}
-
-    def f():
-        y = case.layer.forward(x, params, state, train=case.train, rng=np.random.default_rng(rng_seed))[0]
-        return float(np.sum(dy * y))
-
-    out = {"input_grad": central_difference(f, x)}
-    out.update({f"grad {k}": central_difference(f, v) for k, v in params.items()})
-    y = case.layer.forward(x, params, state, train=case.train, rng=np.random.default_rng(rng_seed))[0]
-    return out, float(np.sum(np.abs(dy * y)))
-
-
-SUMS = ("grad gamma", "grad beta")  # each a sum over the m = N H W values of a channel
-
-
-def sum_tolerance(case: LayerCase, dtype, quantity: str) -> tuple[float | None, float | None, str]:
-    """float32 sums of m terms: assert_close's tolerances times sqrt(m) (rounding grows like sqrt(m),
-    as for convolutions in experiments/equivalence/cases.py); otherwise the dtype's own."""
-    if np.dtype(dtype) != np.float32 or quantity not in SUMS:
-        return None, None, ""
-    m = int(np.prod(case.x_shape)) // case.x_shape[1]
-    r, a = tolerances(dtype, 1)
-    return r * np.sqrt(m), a * np.sqrt(m), " (assert_close's x sqrt(m), m = terms per sum)"
-
-
-def layer_rows(case: LayerCase, dtype) -> list[dict]:
-    """Rows of one case: ours against the twin, and in float64 against central differences."""
-    data = case_data(case, dtype)
-    require_random(data[3])
-    ours, cache = layer_ours(case, *data)
-    theirs = layer_torch(case, *data[:4], cache)
-    if set(ours) != set(theirs):
-        raise AssertionError(f"{case.component}/{case.name}: quantities differ, ours {sorted(ours)}, "
-                             f"theirs {sorted(theirs)}")
-    rows = []
-    for q in theirs:
-        rtol, atol, note = sum_tolerance(case, dtype, q)
-        rows.append(compare(case.component, case.name, q, ours[q], theirs[q], dtype=dtype, rtol=rtol, atol=atol))
-        rows[-1]["tolerance"] += note
-    if np.dtype(dtype) == np.float64 and case.central:
-        cd, f_scale = layer_central(case, *data)
-        rows += central_rows(case.component, case.name, ours, cd, f_scale)
-    return rows
 
 
 def running_stats_after(layer, x_shape, steps: int = 50, dtype=np.float64, seed: int = 0) -> tuple[dict, dict]:
@@ -403,11 +246,9 @@ def rows(quick: bool = False) -> list[dict]:
     """Every row of this module for results/equivalence.csv (quick: fewer cases, 30-step trajectories)."""
     out = []
     for dtype in DTYPES:
-        for case in layer_cases(quick):
-            out += layer_rows(case, dtype)
         for layer, shape in RUNNING_CASES[:1] if quick else RUNNING_CASES:
             ours, theirs = running_stats_after(layer, shape, dtype=dtype)
-            name = LayerCase(layer, shape, True).name + "_50steps"
+            name = Case(layer, shape, train=True).name + "_50steps"
             out += [compare(type(layer).__name__.lower(), name, q, ours[q], theirs[q], dtype=dtype) for q in theirs]
         for train in (True, False):
             out += model_rows(dtype, train)

@@ -87,7 +87,7 @@ class NumpyFaces(NumpySequential):
         return softmax(self.logits(x))
 
     def accuracy(self):
-        if not len(self.data.X_test):
+        if not len(self.data.X_test) or learns_no_classes(self.model):
             return float("nan")  # verification runs test on people the network never saw
         return super().accuracy()
 
@@ -124,10 +124,17 @@ class TorchTwinFaces:
         self.scheduler.step()
 
     def accuracy(self):
+        if not len(self.numpy.data.X_test) or learns_no_classes(self.model):
+            return float("nan")
         self.twin.eval()
         with torch.no_grad():
             out = self.twin(torch.from_numpy(np.ascontiguousarray(self.numpy.data.X_test))).numpy()
         return float(np.mean(np.argmax(out, axis=1) == self.numpy.data.y_test))
+
+
+def learns_no_classes(model: seq.Sequential) -> bool:
+    """A pairwise head (the triplet loss) outputs an embedding, not one score per person: no accuracy."""
+    return model.loss is not None and model.loss.pairwise
 
 
 def differences(ne: NumpyFaces, te: TorchTwinFaces) -> tuple[float, float]:

@@ -1,57 +1,73 @@
-"""`python -m experiments faces identify IMAGE`: who is this face? The top identities of the NumPy CNN, or
-"unknown" when its confidence is below a rejection threshold.
+"""`python -m experiments faces identify IMAGE`: who is this face?
 
-The model is the CNN of orl-faces' first5-cnn run (trained on each person's first 5 images), read from
-its checkpoint (checkpoints/<run_id>.npz, written by `python -m experiments run orl-faces --variants
-first5-cnn`). Any image Pillow reads (PGM, PNG, JPEG, ...) is converted to grey, resized to ORL's 92 x 112
-and given the run's block averaging and standardisation.
+First the face gate (experiments/faces/gate.py) answers "no face found" for images that are not faces.
+With --gallery FILE (made by `faces enrol`), the best matching enrolled person by cosine similarity of
+the embedder's embeddings, or "unknown" below the threshold calibrated for --far (commands.py).
+Without a gallery: the top identities among ORL's 40 people of the NumPy CNN of orl-faces' first5-cnn
+run (trained on each person's first 5 images), or "unknown" when its confidence is below --threshold.
+Its checkpoint: --checkpoint, else checkpoints/<run_id>.npz of a full run, else the one
+`python -m experiments faces train-model` writes under --models. Any image Pillow reads is converted
+to grey correctly (reading.py), fitted to ORL's 92 x 112 and given the run's block averaging and
+standardisation.
 """
 
 from __future__ import annotations
 
+import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from experiments.data import DataError
-from experiments.faces import images, kind
+from experiments.faces import commands, modelfile
+from experiments.faces.reading import FaceImageError, fit, read_face
 
-VARIANT = "first5-cnn"
+__all__ = ["FaceImageError", "answer", "identify", "load_model", "read_face", "register"]
+
+VARIANT = modelfile.CLASSIFIER_VARIANT
 THRESHOLD = 0.5
 
 
-class FaceImageError(DataError):
-    """An image or checkpoint that cannot be used; the message names the file."""
+def default_checkpoint(run_id: str, models: Path | None) -> Path:
+    """checkpoints/<run_id>.npz of a full run if there, else the one train-model wrote under `models`."""
+    from experiments.outputs import official
+
+    full = official().checkpoints / f"{run_id}.npz"
+    return full if full.exists() else (models or modelfile.DEFAULT_DIR) / "checkpoints" / f"{run_id}.npz"
 
 
-def read_face(path, size=(92, 112)) -> np.ndarray:
-    """uint8 (1, H, W): the image at `path` in grey levels, resized (bilinear) to size = (width, height)."""
-    from PIL import Image, UnidentifiedImageError
+def read_checkpoint(path: Path, run_id: str):
+    from experiments.train import load_checkpoint
 
     try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("L").resize(size, Image.BILINEAR), dtype=np.uint8)[None]
-    except FileNotFoundError:
-        raise FaceImageError(f"IMAGE {path}: no such file") from None
-    except (UnidentifiedImageError, OSError) as e:
-        raise FaceImageError(f"IMAGE {path}: not an image Pillow can read ({e})") from None
+        return load_checkpoint(path, run_id)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as e:
+        raise FaceImageError(f"--checkpoint {path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
 
 
-def load_model(checkpoint=None, config: dict | None = None, seed: int = 0):
+def classifier_config(models: Path | None) -> dict | None:
+    """The configuration train-model recorded in `models`/classifier.json (its quick version, say), if any."""
+    path = (models or modelfile.DEFAULT_DIR) / commands.CLASSIFIER_FILE
+    try:
+        return json.loads(path.read_text())["config"] if path.is_file() else None
+    except (OSError, ValueError, KeyError) as e:
+        raise FaceImageError(f"--models {path.parent}: unreadable {path.name} ({e})") from None
+
+
+def load_model(checkpoint=None, config: dict | None = None, seed: int = 0, models: Path | None = None):
     """(engine, mean, std) of the run with `config` (default: orl-faces' first5-cnn) restored from `checkpoint`
     (default: checkpoints/<run_id>.npz); the standardisation is the run's (its training images)."""
     from experiments.config import get_experiment
-    from experiments.outputs import official
+    from experiments.faces import images, kind
     from experiments.runner import RunSpec
-    from experiments.train import load_checkpoint
 
-    cfg = config if config is not None else get_experiment("orl-faces").runs[VARIANT]
+    cfg = config or classifier_config(models) or get_experiment("orl-faces").runs[VARIANT]
     spec = RunSpec("orl-faces", "faces", VARIANT, seed, cfg)
-    path = Path(checkpoint) if checkpoint else official().checkpoints / f"{spec.run_id}.npz"
+    path = Path(checkpoint) if checkpoint else default_checkpoint(spec.run_id, models)
     if not path.exists():
-        raise FaceImageError(f"--checkpoint {path}: no such file; train it with `python -m experiments run orl-faces "
-                             f"--variants {VARIANT}`")
-    ck = load_checkpoint(path, spec.run_id)
+        raise FaceImageError(f"--checkpoint {path}: no such file; train it with `python -m experiments faces "
+                             f"train-model`")
+    ck = read_checkpoint(path, spec.run_id)
     if ck is None or ck["epoch"] != cfg["epochs"]:
         raise FaceImageError(f"--checkpoint {path}: not a finished run {spec.run_id} ({VARIANT}, {cfg['epochs']} "
                              f"epochs)" + ("" if ck is None else f"; it holds epoch {ck['epoch']}"))
@@ -66,6 +82,8 @@ def load_model(checkpoint=None, config: dict | None = None, seed: int = 0):
 
 def identify(image: np.ndarray, engine, mean: float, std: float, cfg: dict, top: int = 5) -> list[tuple[int, float]]:
     """[(person number 1..40, probability)] of the `top` most likely people for a uint8 (1, 112, 92) face."""
+    from experiments.faces import images
+
     x = (images.downsample(image, cfg["downsample"]) - mean) / std
     p = engine.probabilities(x.astype(cfg["dtype"]))[0]
     best = np.argsort(-p, kind="stable")[:top]
@@ -82,23 +100,47 @@ def answer(ranked: list[tuple[int, float]], threshold: float) -> str:
 
 
 def cmd_identify(args) -> int:
+    from experiments.faces.reading import read_grey
+
     if not 0.0 <= args.threshold <= 1.0:
         raise FaceImageError(f"--threshold {args.threshold}: must be a probability in [0, 1]")
-    face = read_face(args.image)
-    engine, mean, std, cfg = load_model(args.checkpoint)
-    print(answer(identify(face, engine, mean, std, cfg, args.top), args.threshold))
+    grey = read_grey(args.image)
+    verdict = commands.gate_answer(grey, args)
+    if verdict is not None:
+        print(verdict)
+    elif args.gallery:
+        print(commands.identify_in_gallery(grey, args))
+    else:
+        engine, mean, std, cfg = load_model(args.checkpoint, models=commands.models_dir(args))
+        face = fit(grey)[None]
+        print(answer(identify(face, engine, mean, std, cfg, args.top), args.threshold))
     return 0
 
 
+def positive_int(text: str) -> int:
+    import argparse
+
+    if not text.lstrip("-").isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"--top must be an integer >= 1, got {text!r}")
+    return int(text)
+
+
 def register(sub) -> None:
-    """Add `faces identify` to the CLI's subparsers."""
+    """Add `faces identify`, `faces enrol` and `faces train-model` to the CLI's subparsers."""
     faces = sub.add_parser("faces", help="face recognition with the trained NumPy CNN").add_subparsers(
         dest="faces_command", required=True)
-    p = faces.add_parser("identify", help="top-5 identities of a face image, or unknown")
-    p.add_argument("image", help="a face image (PGM, PNG, JPEG, ...; any size)")
-    p.add_argument("--checkpoint", help="the first5-cnn run's checkpoint (default: checkpoints/<run_id>.npz)")
-    p.add_argument("--top", type=int, default=5, help="how many identities to list (default 5)")
+    p = faces.add_parser("identify", help="who is this face: a gallery's person or ORL's, unknown, or no face")
+    p.add_argument("image", help="a face image (any format Pillow reads: PGM, PNG, JPEG, ...; any size)")
+    p.add_argument("--gallery", help="a gallery file made by `faces enrol` (default: ORL's 40 people)")
+    p.add_argument("--far", type=commands.far_value, default=0.01,
+                   help="with --gallery: false accept rate the threshold is calibrated for (default 0.01)")
+    p.add_argument("--models", help=f"folder of the trained models (default {modelfile.DEFAULT_DIR})")
+    p.add_argument("--no-gate", action="store_true", help="skip the face / non-face gate")
+    p.add_argument("--checkpoint", help="without --gallery: the first5-cnn run's checkpoint (default: "
+                   "checkpoints/<run_id>.npz, else the one train-model wrote)")
+    p.add_argument("--top", type=positive_int, default=5, help="how many identities to list (default 5)")
     p.add_argument("--threshold", type=float, default=THRESHOLD,
-                   help=f"answer unknown below this confidence (default {THRESHOLD})")
+                   help=f"without --gallery: answer unknown below this confidence (default {THRESHOLD})")
     p.set_defaults(fn=cmd_identify)
+    commands.register(faces)
 

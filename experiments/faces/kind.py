@@ -3,34 +3,38 @@
 One run is one method on one split (task "identify"), one fold over people ("verify"), or the NumPy CNN
 and its torch twin trained in lockstep ("twin"). The seed chooses the random 5/5 split (task identify,
 split "random"; with split "first5" the split is fixed) or the fold (task verify), and seeds the
-network: initial weights from default_rng([seed, 0]), epoch e's sample order from
-default_rng([seed, 1, e]), augmentation and dropout from default_rng([seed, 2, e]) and ([seed, 3, e]).
+network: initial weights from default_rng([seed, 0]), epoch e's sample order the e-th permutation drawn
+from default_rng(seed) (train.order_for), or with images_per_person K > 0 person-balanced groups of K from
+default_rng([seed, 1, e]) (sampling.py), augmentation and dropout from default_rng([seed, 2, e]) and
+([seed, 3, e]). The head (cnn) is the output layer and loss: softmax, cosface, arcface or triplet.
 Per-image predictions (identify) and per-pair scores (verify) go beside the row as CSV files, for the
 rejection curve, the montage and the ROC curves.
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
 import pandas as pd
 
 from experiments.engines.sequential import ImageData
-from experiments.faces import baselines, images, metrics, models, splits
+from experiments.faces import baselines, images, metrics, models, sampling, splits
 from experiments.faces.engine import NumpyFaces, Recipe, TorchTwinFaces, differences, lockstep_epoch
 from experiments.kinds import Kind
 from experiments.provenance import write_csv_atomic
 from experiments.schema import ConfigError, at_least, is_int, one_of, positive
 from experiments.train import order_for
 from reference import optim, schedules
+from reference.losses import Loss, am_softmax, arcface_loss, triplet_loss
 
 TABLE = "orl_faces"
 TASKS = ("identify", "verify", "twin")
 NETWORKS = ("cnn", "mlp")
 METHODS = NETWORKS + baselines.METHODS
 VERIFY_METHODS = ("cnn", "eigenfaces")
-HEADS = ("softmax", "cosface")
+HEADS = ("softmax", "cosface", "arcface", "triplet")
 PER_PERSON = 10  # ORL: 10 images of each person
 
 
@@ -69,10 +73,20 @@ RUN_KEYS = {
     "mirror_embedding": (bool, "verify, cnn: embed each face as the sum of the embeddings of it and its mirror image",
                          lambda v: None),
     "quick": (bool, "a labelled smoke run (few epochs, few people); never a result", lambda v: None),
-    "head": (str, "cnn: output layer and loss: softmax (dense, cross-entropy) or cosface (cosine layer, additive-"
-             "margin softmax)", one_of(HEADS)),
+    "head": (str, "cnn: output layer and loss: softmax (dense, cross-entropy), cosface (cosine layer, additive-"
+             "margin softmax), arcface (cosine layer, additive angular margin) or triplet (the L2-normalised "
+             "embedding, batch-hard triplet loss)", one_of(HEADS)),
     "cosface_scale": (float, "head cosface: scale s of the margin softmax", positive),
     "cosface_margin": (float, "head cosface: margin m of the margin softmax", at_least(0.0)),
+    "arcface_scale": (float, "head arcface: scale s", positive),
+    "arcface_margin": (float, "head arcface: angular margin m in radians, in [0, pi)",
+                       lambda v: None if 0.0 <= v < math.pi else "must be in [0, pi)"),
+    "arcface_easy_margin": (bool, "head arcface: no margin for cosines <= 0 (else ArcMarginProduct's threshold "
+                            "cos(pi - m))", lambda v: None),
+    "triplet_margin": (float, "head triplet: margin m on squared distances of unit embeddings (in [0, 4])",
+                       at_least(0.0)),
+    "images_per_person": (int, "person-balanced mini-batches of groups of this many images of one person "
+                          "(experiments/faces/sampling.py); 0: a plain shuffle", at_least(0)),
 }
 DEFAULTS = {
     "dataset": "orl", "task": "identify", "method": "cnn", "split": "random", "k": 5, "folds": 5, "downsample": 4,
@@ -80,11 +94,14 @@ DEFAULTS = {
     "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4, "schedule": "cosine", "max_shift": 3,
     "flip": True, "dtype": "float32", "pca_components": 50, "mirror_embedding": False, "quick": False,
     "head": "softmax", "cosface_scale": 30.0, "cosface_margin": 0.35,
+    "arcface_scale": 30.0, "arcface_margin": 0.5, "arcface_easy_margin": False,  # ArcMarginProduct's defaults
+    "triplet_margin": 0.2, "images_per_person": 0,  # FaceNet's margin on squared unit-embedding distances
 }
 # the settings of one head only (key -> its head)
-HEAD_KEYS = {"cosface_scale": "cosface", "cosface_margin": "cosface"}
+HEAD_KEYS = {"cosface_scale": "cosface", "cosface_margin": "cosface", "arcface_scale": "arcface",
+             "arcface_margin": "arcface", "arcface_easy_margin": "arcface", "triplet_margin": "triplet"}
 # settings added after runs were recorded -> the value those runs had (left out of their identity)
-FROZEN = {"head": "softmax"}
+FROZEN = {"head": "softmax", "images_per_person": 0}
 QUICK = {"epochs": 2, "quick": True}
 QUICK_PEOPLE = 10
 
@@ -98,8 +115,33 @@ def check(where: str, out: dict) -> None:
         raise ConfigError(f"{where}: task twin trains the cnn against its torch twin, got method {out['method']!r}")
     if out["method"] == "fisherfaces" and out["k"] < 2:
         raise ConfigError(f"{where}: fisherfaces need at least 2 training images per person, got k = {out['k']}")
+    check_head(where, out)
+
+
+def check_head(where: str, out: dict) -> None:
+    """A head is the cnn's; the triplet head learns no classes (no identification) and needs person-balanced
+    batches of at least 2 images a person (every anchor needs a positive)."""
     if out["head"] != "softmax" and out["method"] != "cnn":
         raise ConfigError(f"{where}: head {out['head']!r} is the cnn's output layer, got method {out['method']!r}")
+    if out["head"] == "triplet" and out["task"] == "identify":
+        raise ConfigError(f"{where}: head 'triplet' learns an embedding, not classes: task verify or twin, got task "
+                          f"'identify'")
+    if out["task"] == "twin":
+        check_twin_loss(where, out)
+    if out["head"] == "triplet" and out["images_per_person"] < 2:
+        raise ConfigError(f"{where}: head 'triplet' needs images_per_person >= 2 (person-balanced batches, so that "
+                          f"every anchor has a positive), got {out['images_per_person']}")
+
+
+def check_twin_loss(where: str, out: dict) -> None:
+    """A twin run trains the torch twin on the twin of the network's own loss: refuse a loss that has none."""
+    from framework.tables import TORCH_LOSSES
+
+    loss = head_loss(out)
+    name = "cross_entropy" if loss is None else loss.name
+    if name not in TORCH_LOSSES:
+        raise ConfigError(f"{where}: task twin with head {out['head']!r}: its loss {name!r} has no torch twin "
+                          f"(framework/tables.py TORCH_LOSSES: {', '.join(TORCH_LOSSES)})")
 
 
 def applies(key: str, cfg: dict) -> bool:
@@ -118,9 +160,28 @@ def load_faces(cfg: dict) -> tuple[np.ndarray, np.ndarray]:
 
 def network(cfg: dict, input_shape: tuple, classes: int):
     if cfg["method"] == "cnn":
-        head = (cfg["cosface_scale"], cfg["cosface_margin"]) if cfg.get("head") == "cosface" else None
-        return models.face_cnn(input_shape, classes, tuple(cfg["channels"]), cfg["embed"], cfg["dropout"], head)
+        return models.face_cnn(input_shape, classes, tuple(cfg["channels"]), cfg["embed"], cfg["dropout"],
+                               head_loss(cfg))
     return models.pixel_mlp(input_shape, classes, tuple(cfg["mlp_hidden"]), cfg["dropout"])
+
+
+def head_loss(cfg: dict) -> Loss | None:
+    """The loss of the run's head (None: the softmax cross-entropy)."""
+    head = cfg.get("head", "softmax")
+    if head == "cosface":
+        return am_softmax(cfg["cosface_scale"], cfg["cosface_margin"])
+    if head == "arcface":
+        return arcface_loss(cfg["arcface_scale"], cfg["arcface_margin"], cfg["arcface_easy_margin"])
+    if head == "triplet":
+        return triplet_loss(cfg["triplet_margin"])
+    return None
+
+
+def sample_order(cfg: dict, seed: int, labels: np.ndarray):
+    """epoch -> the order of the training images: person-balanced groups, or the cnn kind's permutations."""
+    if cfg.get("images_per_person", 0):
+        return sampling.order_function(labels, cfg["images_per_person"], seed)
+    return lambda epoch: order_for(seed, epoch, len(labels))
 
 
 def recipe(cfg: dict, seed: int) -> Recipe:
@@ -152,7 +213,7 @@ def train_network(spec, out, cfg: dict, data: ImageData, progress: bool) -> tupl
     engine = numpy_engine(cfg, spec.seed, data)
     curve = out.curves(spec.experiment) / f"{spec.variant}__{spec.run_id}.csv"
     result = train(engine, run_id=spec.run_id, label=spec.label, epochs=cfg["epochs"], batch_size=cfg["batch_size"],
-                   n_train=len(data.X_train), order_for=lambda e: order_for(spec.seed, e, len(data.X_train)),
+                   n_train=len(data.X_train), order_for=sample_order(cfg, spec.seed, data.y_train),
                    checkpoint=out.checkpoints / f"{spec.run_id}.npz", curve_path=curve, progress=progress)
     return engine, {**result, "curve": out.shown(curve)}
 
@@ -221,8 +282,9 @@ def lockstep(cfg: dict, seed: int) -> tuple[NumpyFaces, TorchTwinFaces, list[dic
     ne = numpy_engine(cfg, seed, face_data(cfg, x, y, train, test))
     te = TorchTwinFaces(ne)
     curve, worst = [], 0.0
+    order = sample_order(cfg, seed, ne.data.y_train)
     for epoch in range(1, cfg["epochs"] + 1):
-        ln, lt, w = lockstep_epoch(ne, te, order_for(seed, epoch, len(train)), epoch)
+        ln, lt, w = lockstep_epoch(ne, te, order(epoch), epoch)
         worst = max(worst, w)
         curve.append({"epoch": epoch, "numpy_loss": ln, "torch_loss": lt, "numpy_test_acc": ne.accuracy(),
                       "torch_test_acc": te.accuracy(), "max_weight_diff": w})

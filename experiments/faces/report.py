@@ -58,8 +58,9 @@ def read_files(out, g: pd.DataFrame, column: str) -> pd.DataFrame:
 
 def verification_table(out, rows: pd.DataFrame, source: str = "results/orl_faces.csv") -> tuple[pd.DataFrame, dict]:
     ver = rows[rows["task"] == "verify"]
-    if "head" in ver:  # the cosface head's runs are a method of their own
-        ver = ver.assign(method=ver["method"].where(ver["head"].fillna("softmax") == "softmax", "cnn-cosface"))
+    if "head" in ver:  # each head's runs are a method of their own: cnn-cosface, cnn-arcface, cnn-triplet
+        head = ver["head"].fillna("softmax")
+        ver = ver.assign(method=ver["method"].where(head == "softmax", "cnn-" + head))
     table, pooled_pairs = [], {}
     for (method, ds), g in ver.groupby(["method", "downsample"], sort=False):
         name = f"{method} {resolution(int(ds))}"

@@ -55,74 +55,93 @@ def _theta_prime(code, s):
     return 1.0
 
 
+@numba.njit(cache=True, inline="always")
+def _forward(flat, offsets, d, codes, indptr, indices, values, n, s, x):
+    """s[l] and x[l] for sample n; layer 1 from the sparse input (a zero input adds exactly 0)."""
+    L = d.shape[0] - 1
+    w = flat[offsets[1] : offsets[2]].reshape(d[0] + 1, d[1])
+    for j in range(d[1]):
+        s[1, j] = w[0, j]
+    for k in range(indptr[n], indptr[n + 1]):
+        i = indices[k]
+        v = values[k]
+        for j in range(d[1]):
+            s[1, j] += v * w[i + 1, j]
+    for l in range(1, L + 1):
+        if l > 1:
+            w = flat[offsets[l] : offsets[l + 1]].reshape(d[l - 1] + 1, d[l])
+            for j in range(d[l]):
+                s[l, j] = 0.0
+            for i in range(d[l - 1] + 1):
+                xi = x[l - 1, i]
+                for j in range(d[l]):
+                    s[l, j] += xi * w[i, j]
+        x[l, 0] = 1.0
+        for j in range(d[l]):
+            x[l, j + 1] = _theta(codes[l], s[l, j])
+
+
+@numba.njit(cache=True, inline="always")
+def _output_delta(d, codes, cross_entropy, Y, n, s, x, delta, total):
+    """delta[L] for sample n; returns total + its pointwise error e_n (added term by term, in order)."""
+    L = d.shape[0] - 1
+    e = total
+    if cross_entropy:
+        m = s[L, 0]
+        for j in range(d[L]):
+            m = max(m, s[L, j])
+        z = 0.0
+        for j in range(d[L]):
+            z += np.exp(s[L, j] - m)
+        lse = np.log(z)
+        for j in range(d[L]):
+            delta[L, j] = np.exp(s[L, j] - m - lse) - Y[n, j]
+            e -= Y[n, j] * (s[L, j] - m - lse)
+    else:
+        for j in range(d[L]):
+            r = x[L, j + 1] - Y[n, j]
+            e += r * r
+            delta[L, j] = 2.0 * r * _theta_prime(codes[L], s[L, j])
+    return e
+
+
+@numba.njit(cache=True, inline="always")
+def _backward_update(flat, offsets, d, codes, eta, indptr, indices, values, n, s, x, delta):
+    """Layer L down to 2 (delta[l-1] from W[l] before its update), then layer 1's bias row and the rows
+    of sample n's non-zero inputs."""
+    L = d.shape[0] - 1
+    for l in range(L, 1, -1):
+        w = flat[offsets[l] : offsets[l + 1]].reshape(d[l - 1] + 1, d[l])
+        for i in range(d[l - 1]):
+            acc = 0.0
+            for j in range(d[l]):
+                acc += w[i + 1, j] * delta[l, j]
+            delta[l - 1, i] = _theta_prime(codes[l - 1], s[l - 1, i]) * acc
+        for i in range(d[l - 1] + 1):
+            xi = x[l - 1, i]
+            for j in range(d[l]):
+                w[i, j] -= eta * (xi * delta[l, j])
+    w = flat[offsets[1] : offsets[2]].reshape(d[0] + 1, d[1])
+    for j in range(d[1]):
+        w[0, j] -= eta * delta[1, j]
+    for k in range(indptr[n], indptr[n + 1]):
+        i = indices[k]
+        v = values[k]
+        for j in range(d[1]):
+            w[i + 1, j] -= eta * (v * delta[1, j])
+
+
 @numba.njit(cache=True)
 def _epoch(flat, offsets, d, codes, cross_entropy, eta, indptr, indices, values, Y, order, s, x, delta):
     """One epoch over `order`, updating `flat` (all W[l], row-major, back to back) in place.
 
     s, x, delta: work arrays (L + 1, max d + 1). Returns the sum of the pointwise errors e_n.
     """
-    L = d.shape[0] - 1
     total = 0.0
     for n in order:
-        # forward, layer 1 from the sparse input
-        w = flat[offsets[1] : offsets[2]].reshape(d[0] + 1, d[1])
-        for j in range(d[1]):
-            s[1, j] = w[0, j]
-        for k in range(indptr[n], indptr[n + 1]):
-            i = indices[k]
-            v = values[k]
-            for j in range(d[1]):
-                s[1, j] += v * w[i + 1, j]
-        for l in range(1, L + 1):
-            if l > 1:
-                w = flat[offsets[l] : offsets[l + 1]].reshape(d[l - 1] + 1, d[l])
-                for j in range(d[l]):
-                    s[l, j] = 0.0
-                for i in range(d[l - 1] + 1):
-                    xi = x[l - 1, i]
-                    for j in range(d[l]):
-                        s[l, j] += xi * w[i, j]
-            x[l, 0] = 1.0
-            for j in range(d[l]):
-                x[l, j + 1] = _theta(codes[l], s[l, j])
-        # output sensitivity and the pointwise error
-        if cross_entropy:
-            m = s[L, 0]
-            for j in range(d[L]):
-                m = max(m, s[L, j])
-            z = 0.0
-            for j in range(d[L]):
-                z += np.exp(s[L, j] - m)
-            lse = np.log(z)
-            for j in range(d[L]):
-                delta[L, j] = np.exp(s[L, j] - m - lse) - Y[n, j]
-                total -= Y[n, j] * (s[L, j] - m - lse)
-        else:
-            for j in range(d[L]):
-                r = x[L, j + 1] - Y[n, j]
-                total += r * r
-                delta[L, j] = 2.0 * r * _theta_prime(codes[L], s[L, j])
-        # backward and update, layer L down to 2 (delta[l-1] from W[l] before its update)
-        for l in range(L, 1, -1):
-            w = flat[offsets[l] : offsets[l + 1]].reshape(d[l - 1] + 1, d[l])
-            for i in range(d[l - 1]):
-                acc = 0.0
-                for j in range(d[l]):
-                    acc += w[i + 1, j] * delta[l, j]
-                delta[l - 1, i] = _theta_prime(codes[l - 1], s[l - 1, i]) * acc
-            for i in range(d[l - 1] + 1):
-                xi = x[l - 1, i]
-                for j in range(d[l]):
-                    w[i, j] -= eta * (xi * delta[l, j])
-        # layer 1: bias row and the rows of the non-zero inputs
-        w = flat[offsets[1] : offsets[2]].reshape(d[0] + 1, d[1])
-        for j in range(d[1]):
-            w[0, j] -= eta * delta[1, j]
-        for k in range(indptr[n], indptr[n + 1]):
-            i = indices[k]
-            v = values[k]
-            for j in range(d[1]):
-                w[i + 1, j] -= eta * (v * delta[1, j])
+        _forward(flat, offsets, d, codes, indptr, indices, values, n, s, x)
+        total = _output_delta(d, codes, cross_entropy, Y, n, s, x, delta, total)
+        _backward_update(flat, offsets, d, codes, eta, indptr, indices, values, n, s, x, delta)
     return total
 
 

@@ -84,7 +84,6 @@ class TorchMLP:
 
         from framework.mlp import MLP
 
-        torch.set_num_threads(1)
         self.torch, self.arch, self.data, self.eta, self.batch_size = torch, arch, data, eta, batch_size
         self.loss_scale = loss_scale
         self.model = MLP(arch, W)

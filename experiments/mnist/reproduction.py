@@ -29,9 +29,14 @@ ANCHORS = [
 ]
 
 
-def verdict(mean: float, stuck: bool) -> str:
+STUDY_EPOCHS = 100
+
+
+def verdict(mean: float, stuck: bool, epochs: int = STUDY_EPOCHS) -> str:
     if stuck:
         return "diverged/stuck"
+    if epochs != STUDY_EPOCHS:
+        return f"not comparable ({epochs} epochs; the study's {STUDY_EPOCHS})"
     gap = round(mean - STUDY_ACC, 9)  # accuracies are multiples of 1e-4: keep 0.9457 - 0.9427 at exactly 0.003
     if abs(gap) <= WITHIN:
         return "within 0.3 points"
@@ -53,26 +58,43 @@ def last_epochs_acc(curves) -> float:
     return float(np.mean(means)) if means else float("nan")
 
 
+def flat(v) -> str:
+    """A setting as the rows record it (lists joined by '-')."""
+    return "-".join(map(str, v)) if isinstance(v, list) else str(v)
+
+
+def configurations(df: pd.DataFrame, keys) -> pd.Series:
+    """A label per row naming its resolved configuration (every run key's value, the implementation
+    included): the variant's name, or, where rows of one variant differ in a setting, the name with the
+    settings that differ. Runs are never pooled across settings, whatever their variant is called."""
+    cols = [k for k in keys if k in df.columns]
+    ident = df[cols].astype(str).agg("|".join, axis=1)
+    labels = pd.Series(df["variant"].astype(str).values, index=df.index)
+    for variant, g in df.groupby("variant", sort=False):
+        if ident[g.index].nunique() > 1:
+            differ = [c for c in cols if g[c].astype(str).nunique() > 1]
+            labels[g.index] = [f"{variant} ({', '.join(f'{c}={r[c]}' for c in differ)})" for _, r in g.iterrows()]
+    return labels
+
+
 def summarise(df: pd.DataFrame, varied: tuple, experiment: str = "seed-mlp",
-              source: str = "results/reproduction.csv") -> pd.DataFrame:
-    """One row per configuration of the experiment's NumPy runs. Runs of one variant with different
-    settings (epochs, subsets) are never pooled: each distinct setting is its own configuration."""
-    df = df[(df["impl"] == "numpy") & (df["experiment"] == experiment)].copy()
-    setting = ["epochs", "train_limit", "test_limit"]
-    counts = df.groupby("variant")[setting].nunique().max(axis=1)
-    df["configuration"] = [v if counts[v] == 1 else f"{v} (epochs={e}, train_limit={t})"
-                           for v, e, t in zip(df["variant"], df["epochs"], df["train_limit"])]
+              source: str = "results/reproduction.csv", keys=()) -> pd.DataFrame:
+    """One row per resolved configuration (`keys`: the kind's run keys) of the experiment's runs."""
+    df = df[df["experiment"] == experiment].copy()
+    df["configuration"] = configurations(df, keys or ("variant", "impl", "epochs", "train_limit", "test_limit"))
     out = []
     for variant, g in df.groupby("configuration", sort=False):
         acc = g["final_test_acc"].astype(float)
         stuck = bool((g["status"] != "ok").any() or acc.mean() < CHANCE_LIKE)
         std = acc.std(ddof=1) if len(g) > 1 else float("nan")
-        row = {"configuration": variant, **{k: g[k].iloc[0] for k in varied}, "epochs": int(g["epochs"].iloc[0]),
+        row = {"configuration": variant, **{k: g[k].iloc[0] for k in varied}, "impl": g["impl"].iloc[0],
+               "epochs": int(g["epochs"].iloc[0]),
                "seeds": int(len(g)), "mean_test_acc": acc.mean(), "std_test_acc": std,
                "sem_test_acc": std / np.sqrt(len(g)), "min_test_acc": acc.min(), "max_test_acc": acc.max(),
                "mean_best_test_acc": g["best_test_acc"].astype(float).mean(),
                f"mean_last{LAST_EPOCHS}_test_acc": last_epochs_acc(g["curve"]),
-               "gap_to_study_points": 100 * (acc.mean() - STUDY_ACC), "verdict": verdict(acc.mean(), stuck),
+               "gap_to_study_points": 100 * (acc.mean() - STUDY_ACC),
+               "verdict": verdict(acc.mean(), stuck, int(g["epochs"].iloc[0])),
                **of_runs(g, source)}
         out.append(row)
     s = pd.DataFrame(out)
@@ -88,18 +110,21 @@ def summarise(df: pd.DataFrame, varied: tuple, experiment: str = "seed-mlp",
     return out
 
 
-def markdown(summary: pd.DataFrame, varied: tuple) -> str:
+def markdown(summary: pd.DataFrame, varied: tuple, base: dict | None = None) -> str:
+    """The summary as a Markdown table; "changed from base" against the experiment's declared base
+    configuration `base` (or the table's base row)."""
     lines = ["| configuration | changed from base | seeds | mean final test acc | std | gap to 94.27 (points) "
              f"| verdict | mean over last {LAST_EPOCHS} epochs |",
              "|---|---|---:|---:|---:|---:|---|---:|"]
-    base = summary[summary["configuration"] == "base"]
+    if base is None:
+        row = summary[summary["configuration"] == "base"]
+        base = {k: row.iloc[0][k] for k in varied} if len(row) else {}
     for _, r in summary.iterrows():
         if str(r["configuration"]).startswith("[context]"):
             lines.append(f"| {r['configuration'][10:]} | (published) | | {100 * r['mean_test_acc']:.2f}% | "
                          f"| {r['gap_to_study_points']:+.2f} | {r['verdict']} | |")
             continue
-        changed = ", ".join(f"{k}={r[k]}" for k in varied
-                            if len(base) and str(r[k]) != str(base.iloc[0][k])) or "(base)"
+        changed = ", ".join(f"{k}={r[k]}" for k in varied if k in base and str(r[k]) != flat(base[k])) or "(base)"
         std = "" if pd.isna(r["std_test_acc"]) else f"{100 * r['std_test_acc']:.2f}"
         last = r[f"mean_last{LAST_EPOCHS}_test_acc"]
         last = "" if pd.isna(last) else f"{100 * last:.2f}%"
@@ -121,19 +146,32 @@ def splice_readme(table: str) -> None:
     readme.write_text(head + start + "\n" + table + end + tail)
 
 
+def declared_rows(exp, df: pd.DataFrame, official: bool) -> pd.DataFrame:
+    """The rows a report reads: in results/, exactly the experiment's declared runs (NumPy's); elsewhere,
+    every run of the experiment in the folder (each configuration its own row)."""
+    if not official:
+        return df
+    from experiments.runner import plan
+
+    return df[df["run_id"].isin({s.run_id for s in plan(exp)}) & (df["impl"] == "numpy")]
+
+
 def report(exp, out, specs=None) -> pd.DataFrame:
     """Summary CSV and Markdown, curves plot; the README table too when `out` is the official results."""
-    df = pd.read_csv(out.table(exp.table))
-    summary = summarise(df, exp.varied, exp.name, out.shown(out.table(exp.table)))
+    df = declared_rows(exp, pd.read_csv(out.table(exp.table)), out.official)
+    summary = summarise(df, exp.varied, exp.name, out.shown(out.table(exp.table)), keys=("impl", *exp.kind.run_keys))
     write_csv_atomic(summary, out.root / "reproduction_summary.csv")
-    table = markdown(summary, exp.varied)
+    base = {k: exp.runs["base"][k] for k in exp.varied}
+    table = markdown(summary, exp.varied, base)
     (out.root / "reproduction_summary.md").write_text(table)
     if out.official:
         splice_readme(table)
-    learned = summary.loc[summary["verdict"].isin(["within 0.3 points", "exceeds", "falls short"]), "configuration"]
-    runs = df[(df["impl"] == "numpy") & (df["experiment"] == exp.name) & df["variant"].isin(set(learned))]
+    learned = summary.loc[~summary["verdict"].isin(["diverged/stuck", "reference point"]), "configuration"]
+    runs = df[df["experiment"] == exp.name].assign(
+        configuration=lambda d: configurations(d, ("impl", *exp.kind.run_keys)))
+    runs = runs[runs["configuration"].isin(set(learned))]
     plot_curves(runs, out.root / "reproduction_curves.png",
-                f"{exp.name}: mean test accuracy over seeds (NumPy; configurations stuck below 50% not drawn)",
-                lambda d: {v: list(g["curve"]) for v, g in d.groupby("variant", sort=False)})
-    print(markdown(summary, exp.varied))
+                f"{exp.name}: mean test accuracy over seeds (configurations stuck below 50% not drawn)",
+                lambda d: {v: list(g["curve"]) for v, g in d.groupby("configuration", sort=False)})
+    print(table)
     return summary

@@ -277,6 +277,16 @@ def build_activation(layer: seq.Activation, params, state) -> Built:
     return Built(stateless(jax_activation(layer.activation)), {}, {})
 
 
+def leaky_relu(s, negative_slope: float):
+    """s where s > 0, negative_slope s elsewhere: slope at 0, as torch (jax.nn.leaky_relu's where(s >= 0)
+    gives derivative 1 at 0)."""
+    return jnp.where(s > 0, s, negative_slope * s)
+
+
+def build_leaky_relu(layer: seq.LeakyReLU, params, state) -> Built:
+    return Built(stateless(lambda s: leaky_relu(s, layer.negative_slope)), {}, {})
+
+
 def build_flatten(layer: seq.Flatten, params, state) -> Built:
     return Built(stateless(lambda x: x.reshape(x.shape[0], -1)), {}, {})
 
@@ -292,6 +302,7 @@ JAX_TWINS: dict[type, JaxTwin] = {
     seq.AvgPool2d: JaxTwin(build_avgpool),
     seq.Activation: JaxTwin(build_activation),
     seq.Flatten: JaxTwin(build_flatten),
+    seq.LeakyReLU: JaxTwin(build_leaky_relu),
     seq.BatchNorm1d: JaxTwin(build_batchnorm, read_batchnorm, read_batchnorm_state),
     seq.BatchNorm2d: JaxTwin(build_batchnorm, read_batchnorm, read_batchnorm_state),
     seq.Dropout: JaxTwin(build_dropout, share=share_dropout_mask),

@@ -63,7 +63,7 @@ def compiled(model: seq.Sequential, applies: tuple, train: bool):
 
         def E(params, state, x, labels, shared):
             s_L, new_state = forward(applies, params, state, x, train, shared)
-            y = jax.nn.one_hot(labels, s_L.shape[1], dtype=s_L.dtype)
+            y = labels if loss.pairwise else jax.nn.one_hot(labels, s_L.shape[1], dtype=s_L.dtype)
             return jax_loss(loss, s_L, s_L, y), (s_L, new_state)
         _COMPILED[key] = jax.jit(jax.value_and_grad(E, has_aux=True))
     return _COMPILED[key]

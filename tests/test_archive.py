@@ -1,0 +1,35 @@
+"""Rows are never lost: superseded rows move to the table's archive, labelled, and `--again` re-trains."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from experiments import runner
+from experiments.outputs import Outputs
+from experiments.provenance import archive_path
+
+
+def test_rows_no_experiment_declares_move_to_the_archive_and_nothing_is_lost(seed_mlp, tmp_path):
+    out = Outputs(tmp_path)
+    declared = [s.run_id for s in runner.plan(seed_mlp)][:3]
+    rows = pd.DataFrame({"run_id": declared + ["0ld1d3nt1ty00000"], "impl": "numpy", "final_test_acc": 0.9})
+    rows.to_csv(out.table("reproduction"), index=False)
+    assert runner.archive_undeclared(out, {"seed-mlp": seed_mlp}) == {"reproduction": 1}
+    kept, archived = pd.read_csv(out.table("reproduction")), pd.read_csv(archive_path(out.table("reproduction")))
+    assert kept["run_id"].tolist() == declared and archived["run_id"].tolist() == ["0ld1d3nt1ty00000"]
+    assert archived["archived_reason"].str.startswith("not a declared run").all()
+    assert runner.archive_undeclared(out, {"seed-mlp": seed_mlp}) == {"reproduction": 0}  # idempotent
+
+
+def test_again_trains_a_finished_run_anew_and_archives_its_old_row(seed_mlp, tmp_path):
+    spec = runner.plan(seed_mlp, quick=True, seeds=[0], variants=["base"])[0]
+    spec = runner.RunSpec(spec.experiment, spec.kind, spec.variant, spec.seed, {**spec.config, "epochs": 1})
+    out = Outputs(tmp_path)
+    first, failures = runner.run_grid([spec], out, "reproduction", progress=False)
+    assert failures == [] and runner.run_grid([spec], out, "reproduction", progress=False) == ([], [])
+    again, failures = runner.run_grid([spec], out, "reproduction", progress=False, again=True)
+    assert failures == [] and len(again) == 1 and again[0]["epochs_done"] == 1  # trained, not resumed at the end
+    assert again[0]["final_test_acc"] == first[0]["final_test_acc"]  # the same run gives the same result
+    assert len(pd.read_csv(out.table("reproduction"))) == 1
+    assert len(pd.read_csv(archive_path(out.table("reproduction")))) == 1
+    assert list((out.checkpoints / "superseded").glob(f"{spec.run_id}*.npz"))
