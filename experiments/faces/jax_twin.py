@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from experiments.equivalence.jax_trajectories import JaxTrainer
+from experiments.faces import equivalence as feq
 from experiments.faces import kind
 from experiments.faces.engine import NumpyFaces, TorchTwinFaces
 from experiments.faces.equivalence import SEED
@@ -71,28 +72,26 @@ def lockstep_engines(ne: NumpyFaces, epochs: int, order_for) -> tuple[dict, int]
 
 
 def lockstep(cfg: dict, seed: int) -> tuple[dict, int]:
-    """The run's NumPy CNN (ORL, the run's split) and its twins: lockstep_engines over cfg's epochs."""
+    """The run's NumPy CNN (ORL, the run's split and batch sampling) and its twins: lockstep_engines."""
     x, y = kind.load_faces(cfg)
     train, test = kind.identification_indices(cfg, y, seed)
     ne = kind.numpy_engine(cfg, seed, kind.face_data(cfg, x, y, train, test))
-    return lockstep_engines(ne, cfg["epochs"], lambda e: kind.order_for(seed, e, len(train)))
+    return lockstep_engines(ne, cfg["epochs"], kind.sample_order(cfg, seed, ne.data.y_train))
 
 
-def rows(quick: bool = False) -> list[dict]:
-    """Two rows (frameworks jax, torch-vs-jax): max |difference| of every parameter over >= 200 steps."""
-    from experiments.config import get_experiment
-
+def head_rows(head: str, quick: bool) -> list[dict]:
+    """Two rows (frameworks jax, torch-vs-jax) for one head of faces/equivalence.py's HEADS: max |difference| of
+    every parameter (and, in the detail, the running statistics) over >= 200 steps (quick: 20)."""
     epochs = 2 if quick else 20
-    cfg = kind.validate("equivalence", {**get_experiment("orl-faces").runs["twin-float64"], "epochs": epochs})
+    cfg = feq.config(head, epochs)
     t0 = time.perf_counter()
     worst, steps = lockstep(cfg, SEED)
     out = []
     for pair in ("jax", "torch-vs-jax"):
         params, stats = worst["params", pair], worst["state", pair]
         out.append({
-            "component": "network:face-cnn", "dtype": "float64", "quantity": "trajectory", "framework": pair,
-            "case": f"orl-faces/twin-float64 split{SEED} {steps} steps b{cfg['batch_size']} (batchnorm, dropout, "
-                    f"nesterov+wd, cosine, shift/flip){' QUICK' if quick else ''}",
+            "component": "network:face-cnn" + ("" if head == "softmax" else f"-{head}"), "dtype": "float64",
+            "quantity": "trajectory", "framework": pair, "case": feq.case_name(head, steps, cfg["batch_size"], quick),
             "seed": SEED, "max_abs_err": params, "max_rel_err": float("nan"), "rtol": 0.0, "atol": ATOL,
             "tolerance": f"max |W_a - W_jax| <= {ATOL:g} after every step",
             "passed": bool(params <= ATOL and stats <= ATOL),
@@ -100,3 +99,8 @@ def rows(quick: bool = False) -> list[dict]:
             "seconds": round(time.perf_counter() - t0, 1),
         })
     return out
+
+
+def rows(quick: bool = False) -> list[dict]:
+    """The JAX rows of every head of faces/equivalence.py (softmax, CosFace, ArcFace, triplet)."""
+    return [r for head in feq.HEADS for r in head_rows(head, quick)]
