@@ -385,7 +385,7 @@ KIND = Kind(name="faces", table=TABLE, run_keys=RUN_KEYS, defaults=DEFAULTS, exe
                                                                  "openset": "experiments.faces.openset:report"},
             metrics=("accuracy", "eer", "auc", "final_train_loss"),
             bench=("experiments.faces.bench:rows", "experiments.faces.bench_fast:rows"),
-            equivalence=("experiments.faces.equivalence:rows",),
+            equivalence=("experiments.faces.equivalence:rows", "experiments.faces.jax_twin:rows"),
             cli=("experiments.faces.identify:register",))
 KINDS = (KIND,)
 validate, quick = KIND.validate, KIND.quick
