@@ -124,3 +124,19 @@ def test_a_frozen_setting_at_its_value_leaves_the_identity_and_any_other_value_c
     assert run_id("faces", 0, cfg) != run_id("faces", 0, cos) and "cosface_scale" in cos
     assert "cosface_scale" not in cfg  # a head's own settings exist only with that head
     assert config_id("faces", cfg) != run_id("faces", 0, cfg) and config_id("faces", cfg) == config_id("faces", cfg)
+
+
+def test_the_readme_checklist_names_what_exists():
+    """The README's "Adding a layer, a dataset, an experiment family" list: every path it names exists and
+    every registry it names is where it says."""
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Adding a layer, a dataset, an experiment family", 1)[1].split("\n## ", 1)[0]
+    paths = {p for p in re.findall(r"`([\w./]+)`", section) if "/" in p and "NAME" not in p}
+    assert paths and all((ROOT / p).exists() for p in paths), sorted(p for p in paths if not (ROOT / p).exists())
+    registries = {"framework/layers.py": "TWINS", "reference/losses.py": "LOSSES",
+                  "framework/tables.py": "TORCH_LOSSES", "experiments/kinds.py": "FAMILY_MODULES"}
+    for path, name in registries.items():
+        assert f"`{path}` `{name}`" in section and re.search(rf"^{name}\b", (ROOT / path).read_text(), re.M)
+    assert "experiments/equivalence/cases.py" in paths and "reference/sequential.py" in paths

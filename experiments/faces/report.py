@@ -9,7 +9,7 @@ orl_nested.csv        the nested final runs (settings chosen on validation, sele
                       identification accuracy over the splits or verification EER over the folds
 orl_openset.csv/png   open-set identification from the nested verification runs (experiments/faces/openset.py)
 The tables above orl_nested.csv hold the runs whose settings were fixed beforehand or chosen on test data
-(the README says which); the nested runs are left out of them.
+(docs/faces.md says which); the nested runs are left out of them.
 orl_k.png, orl_rejection.png, orl_roc.png, orl_twin.png, orl_montage.png
 """
 
