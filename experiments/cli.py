@@ -6,7 +6,7 @@
                                (no name: the study's experiment end to end, the README's main job)
     report                     rebuild every committed table and plot from results/, no training
     tidy                       move rows no experiment declares from results/ tables into results/archive/
-    equivalence                reference vs PyTorch, layer by layer -> results/equivalence.csv
+    equivalence                reference vs PyTorch and JAX, layer by layer -> results/equivalence.csv
     data [NAME]                fetch a dataset (mnist, orl, cbcl, lfw-subset) into the cache and verify its checksums
     bench                      speed benchmarks -> results/bench.csv
     faces identify IMAGE       who is this face: the trained NumPy CNN's top identities, or unknown
@@ -221,7 +221,7 @@ def parser() -> argparse.ArgumentParser:
         fn=cmd_report)
     sub.add_parser("tidy", help="move rows of results/ tables that no experiment declares into results/archive/"
                    ).set_defaults(fn=cmd_tidy)
-    e = sub.add_parser("equivalence", help="reference vs PyTorch, layer by layer -> results/equivalence.csv")
+    e = sub.add_parser("equivalence", help="reference vs PyTorch and JAX, layer by layer -> results/equivalence.csv")
     e.add_argument("--quick", action="store_true", help="fewer cases, short trajectories (labelled; into --out)")
     e.add_argument("--out", type=nonempty("--out"),
                    help="output folder instead of results/ (default ./out for --quick)")

@@ -45,8 +45,14 @@ def test_an_official_write_never_drops_a_committed_row(tmp_path):
     path = tmp_path / "equivalence.csv"
     old.to_csv(path, index=False)
     keep_every_row(pd.concat([old, old.assign(case="c")]), path)  # more rows: fine
-    with pytest.raises(ValueError, match=r"lack 1 of its rows, e.g. \[\('conv', 'b', 'float64', 'output'\)\]"):
+    # a table from before the framework column holds torch's rows
+    with pytest.raises(ValueError, match=r"lack 1 of its rows, e.g. \[\('torch', 'conv', 'b', 'float64', 'output'\)\]"):
         keep_every_row(old.iloc[:1], path)
+    both = pd.concat([old.assign(framework="torch"), old.assign(framework="jax")])
+    both.to_csv(path, index=False)
+    keep_every_row(both, path)
+    with pytest.raises(ValueError, match=r"lack 2 of its rows, e.g. \[\('jax', 'conv', 'a'"):
+        keep_every_row(old.assign(framework="torch"), path)  # the JAX rows may not go either
 
 
 def test_a_quick_run_never_writes_into_results():
@@ -55,6 +61,19 @@ def test_a_quick_run_never_writes_into_results():
 
     with pytest.raises(ValueError, match="a --quick equivalence run never writes into results/"):
         write(official(), quick=True)
+
+
+def test_summary_gives_the_worst_difference_per_family_and_framework():
+    from experiments.equivalence import summary
+
+    rows = [("torch", "loss:cross_entropy", "e_n", 1e-15), ("jax", "loss:am_softmax", "e_n", 3e-15),
+            ("jax", "loss:am_softmax", "e_n vs central difference", 1e-8),  # the estimate's error: left out
+            ("torch-vs-jax", "conv", "output", 2e-14), ("jax", "cnn", "trajectory", 5e-14)]
+    df = pd.DataFrame(rows, columns=["framework", "component", "quantity", "max_abs_err"]).assign(dtype="float64")
+    s = summary(df)
+    assert s.loc[("float64", "loss"), "jax"] == 3e-15 and s.loc[("float64", "loss"), "torch"] == 1e-15
+    assert s.loc[("float64", "conv"), "torch-vs-jax"] == 2e-14
+    assert s.loc[("float64", "trajectory:cnn"), "jax"] == 5e-14 and ("float64", "cnn") not in s.index
 
 
 def test_every_twin_has_a_case_line():

@@ -98,19 +98,16 @@ def test_every_hook_of_a_kind_resolves(kind):
 
 
 def test_every_declared_run_keeps_its_recorded_identity():
-    """The schema grew (head, frozen settings); every run an experiment declares is still found in its
-    committed table under the run_id it was recorded with. A variant declared but never run yet (no row of it
-    in the table, e.g. a new head awaiting its full run) has no recorded identity to keep."""
+    """The schema grew (heads, the fast path, the nested protocol: frozen settings); every run an experiment
+    declares is still found in its committed table under the run_id it was recorded with."""
     import pandas as pd
 
     from experiments.config import all_experiments
     from experiments.runner import plan
 
     for name, exp in all_experiments().items():
-        table = pd.read_csv(ROOT / "results" / f"{exp.table}.csv", usecols=["run_id", "variant"])
-        ids, specs = set(table["run_id"].astype(str)), plan(exp)
-        recorded = set(table["variant"]) | {s.variant for s in specs if s.run_id in ids}
-        missing = [s.label for s in specs if s.variant in recorded and s.run_id not in ids]
+        ids = set(pd.read_csv(ROOT / "results" / f"{exp.table}.csv", usecols=["run_id"])["run_id"].astype(str))
+        missing = [s.label for s in plan(exp) if s.run_id not in ids]
         assert missing == [], f"{name}: {len(missing)} declared runs lost their identity, e.g. {missing[:3]}"
 
 
@@ -124,3 +121,19 @@ def test_a_frozen_setting_at_its_value_leaves_the_identity_and_any_other_value_c
     assert run_id("faces", 0, cfg) != run_id("faces", 0, cos) and "cosface_scale" in cos
     assert "cosface_scale" not in cfg  # a head's own settings exist only with that head
     assert config_id("faces", cfg) != run_id("faces", 0, cfg) and config_id("faces", cfg) == config_id("faces", cfg)
+
+
+def test_the_readme_checklist_names_what_exists():
+    """The README's "Adding a layer, a dataset, an experiment family" list: every path it names exists and
+    every registry it names is where it says."""
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Adding a layer, a dataset, an experiment family", 1)[1].split("\n## ", 1)[0]
+    paths = {p for p in re.findall(r"`([\w./]+)`", section) if "/" in p and "NAME" not in p}
+    assert paths and all((ROOT / p).exists() for p in paths), sorted(p for p in paths if not (ROOT / p).exists())
+    registries = {"framework/layers.py": "TWINS", "reference/losses.py": "LOSSES",
+                  "framework/tables.py": "TORCH_LOSSES", "experiments/kinds.py": "FAMILY_MODULES"}
+    for path, name in registries.items():
+        assert f"`{path}` `{name}`" in section and re.search(rf"^{name}\b", (ROOT / path).read_text(), re.M)
+    assert "experiments/equivalence/cases.py" in paths and "reference/sequential.py" in paths

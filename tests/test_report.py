@@ -116,7 +116,8 @@ def test_markdown_names_what_changed_and_counts_seeds_as_integers(table):
 
 def test_readme_splice_replaces_only_the_marked_table(tmp_path, monkeypatch):
     monkeypatch.setattr(report, "ROOT", tmp_path)
-    readme = tmp_path / "README.md"
+    readme = tmp_path / report.DOC
+    readme.parent.mkdir()
     readme.write_text("intro\n<!-- reproduction-table:start -->\nold\n<!-- reproduction-table:end -->\noutro\n")
     report.splice_readme("| new |\n")
     assert readme.read_text() == ("intro\n<!-- reproduction-table:start -->\n| new |\n"

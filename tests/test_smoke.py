@@ -59,18 +59,19 @@ def test_report_regenerates_the_committed_summary_and_readme_byte_for_byte(proje
     dst, _ = project
     (dst / "results" / "reproduction_summary.csv").unlink()  # rebuilt, not merely left alone
     (dst / "results" / "reproduction_summary.md").write_text("stale\n")
-    readme = (dst / "README.md").read_text()
+    doc = "docs/reproduction.md"
+    readme = (dst / doc).read_text()
     start, end = "<!-- reproduction-table:start -->", "<!-- reproduction-table:end -->"
     head, rest = readme.split(start)
-    (dst / "README.md").write_text(head + start + "\n| stale |\n" + end + rest.split(end)[1])
+    (dst / doc).write_text(head + start + "\n| stale |\n" + end + rest.split(end)[1])
     before = snapshot(dst / "results")
     out = cli(project, "report")
     assert "seed-mlp" in out
     for f in ("reproduction_summary.csv", "reproduction_summary.md"):
         assert (dst / "results" / f).read_bytes() == (ROOT / "results" / f).read_bytes(), (
             f"{f} is out of date: run `python -m experiments report`")
-    assert (dst / "README.md").read_bytes() == (ROOT / "README.md").read_bytes(), (
-        "README table is out of date: run `python -m experiments report`")
+    assert (dst / doc).read_bytes() == (ROOT / doc).read_bytes(), (
+        f"the table in {doc} is out of date: run `python -m experiments report`")
     after = snapshot(dst / "results")
     changed = {f for f in before.keys() | after.keys() if before.get(f) != after.get(f)}
     # only the two stale files may differ from the copy's state before `report` (plots are redrawn)

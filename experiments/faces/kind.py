@@ -92,6 +92,17 @@ RUN_KEYS = {
                           "(experiments/faces/sampling.py); 0: a plain shuffle", at_least(0)),
     "path": (str, "cnn, mlp: the NumPy layers that train and evaluate: reference (reference/) or fast "
              "(experiments/engines/fast, proven against it in tests/test_fast_cnn.py)", one_of(("reference", "fast"))),
+    # nested model selection (experiments/faces/selection.py) and open-set identification
+    "protocol": (str, "test: train on the training part, score on the test part; validation: score on validation "
+                 "data carved out of the training part (identify: each person's last of its k training images; "
+                 "verify: the next fold's test people), the test part untouched", one_of(splits.PROTOCOLS)),
+    "selected_by": (str, "the selection a final run's settings come from (experiment:group:candidate); empty: none",
+                    lambda v: None),
+    "openset": (bool, "verify: also identify open-set probes against a gallery of the training people (each "
+                "person's first 5 images enrol)", lambda v: None),
+    "openset_train": (str, "verify, openset: the network (or PCA) learns from all the training people's images (all) "
+                      "or only the enrolled ones (gallery: the known probes are then unseen images)",
+                      one_of(("all", "gallery"))),
 }
 DEFAULTS = {
     "dataset": "orl", "task": "identify", "method": "cnn", "split": "random", "k": 5, "folds": 5, "downsample": 4,
@@ -102,12 +113,14 @@ DEFAULTS = {
     "arcface_scale": 30.0, "arcface_margin": 0.5, "arcface_easy_margin": False,  # ArcMarginProduct's defaults
     "triplet_margin": 0.2, "images_per_person": 0,  # FaceNet's margin on squared unit-embedding distances
     "path": "reference",
+    "protocol": "test", "selected_by": "", "openset": False, "openset_train": "all",
 }
 # the settings of one head only (key -> its head)
 HEAD_KEYS = {"cosface_scale": "cosface", "cosface_margin": "cosface", "arcface_scale": "arcface",
              "arcface_margin": "arcface", "arcface_easy_margin": "arcface", "triplet_margin": "triplet"}
 # settings added after runs were recorded -> the value those runs had (left out of their identity)
-FROZEN = {"head": "softmax", "images_per_person": 0, "path": "reference"}
+FROZEN = {"head": "softmax", "images_per_person": 0, "path": "reference", "protocol": "test", "selected_by": "",
+          "openset": False, "openset_train": "all"}
 QUICK = {"epochs": 2, "quick": True}
 QUICK_PEOPLE = 10
 
@@ -121,6 +134,13 @@ def check(where: str, out: dict) -> None:
         raise ConfigError(f"{where}: task twin trains the cnn against its torch twin, got method {out['method']!r}")
     if out["method"] == "fisherfaces" and out["k"] < 2:
         raise ConfigError(f"{where}: fisherfaces need at least 2 training images per person, got k = {out['k']}")
+    if out["protocol"] == "validation" and (out["task"] == "twin" or (out["task"] == "identify" and out["k"] < 2)):
+        raise ConfigError(f"{where}: protocol validation needs task identify with k >= 2 (one image validates) or "
+                          f"task verify, got task {out['task']!r}, k = {out['k']}")
+    if out["openset_train"] != "all" and not out["openset"]:
+        raise ConfigError(f"{where}: openset_train {out['openset_train']!r} needs openset = true")
+    if out["openset"] and out["task"] != "verify":
+        raise ConfigError(f"{where}: openset identifies the unseen people of task verify, got task {out['task']!r}")
     check_head(where, out)
 
 
@@ -233,8 +253,17 @@ def train_network(spec, out, cfg: dict, data: ImageData, progress: bool) -> tupl
 
 
 def identification_indices(cfg: dict, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) of the run's protocol: under "validation", (train, validation) out of the k training images."""
     train, test = splits.identification(y, cfg["split"], seed)
-    return splits.first_k(train, y, cfg["k"]), test
+    train = splits.first_k(train, y, cfg["k"])
+    return splits.identification_validation(train, y) if cfg.get("protocol") == "validation" else (train, test)
+
+
+def verification_indices(cfg: dict, y: np.ndarray, fold: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) people's images of the fold; under "validation", (train, validation) out of its training people."""
+    if cfg.get("protocol") == "validation":
+        return splits.verification_validation(y, fold, cfg["folds"])
+    return splits.verification(y, fold, cfg["folds"])
 
 
 def identify(spec, out, cfg: dict, progress: bool) -> list[dict]:
@@ -259,6 +288,46 @@ def identify(spec, out, cfg: dict, progress: bool) -> list[dict]:
              "n_test": len(test), "seconds": seconds, "predictions": out.shown(path)}]
 
 
+def cnn_embedder(engine: NumpyFaces, cfg: dict, x: np.ndarray, train: np.ndarray):
+    """indices -> the trained CNN's embeddings of those faces (standardised as in training; with
+    mirror_embedding, the sum of the face's and its mirror image's embeddings)."""
+    mean, std = images.standardiser(x[train])
+    embedder = models.embedding_model(engine.model)
+
+    def embed(idx: np.ndarray) -> np.ndarray:
+        faces = ((x[idx] - mean) / std).astype(cfg["dtype"])
+        e = engine.logits(faces, embedder)
+        return e + engine.logits(np.ascontiguousarray(faces[..., ::-1]), embedder) if cfg["mirror_embedding"] else e
+    return embed
+
+
+def embedding_function(spec, out, cfg: dict, x, y, train, test, progress: bool):
+    """(indices -> embeddings, result columns) of the run's method, fitted on the training people."""
+    if cfg["method"] == "cnn":
+        data = face_data(cfg, x, y, train, test)
+        data = ImageData(data.X_train, data.y_train, data.X_test[:0], data.y_test[:0])  # no identities to test
+        engine, result = train_network(spec, out, cfg, data, progress)
+        return cnn_embedder(engine, cfg, x, train), result
+    _, _, pipe = baselines.fit_predict(cfg["method"], x[train], y[train], x[train[:1]], cfg["pca_components"])
+    return (lambda idx: baselines.features(pipe, x[idx].reshape(len(idx), -1))), {"engine": "scikit-learn",
+                                                                                  "status": "ok"}
+
+
+def open_set(spec, out, embed, y: np.ndarray, train: np.ndarray, test: np.ndarray) -> dict:
+    """The open-set probes of the run: its training people enrol their first 5 images; their other images
+    (known) and the test people's images (unknown) probe. Each probe's best gallery match goes to a file."""
+    import pandas as pd
+
+    gallery, known = splits.gallery_probes(train, y)
+    probes = np.concatenate([known, test])
+    best, match = metrics.best_matches(embed(gallery), y[gallery], embed(probes))
+    path = out.curves(spec.experiment) / f"{spec.variant}__{spec.run_id}__probes.csv"
+    write_csv_atomic(pd.DataFrame({"image": probes, "label": y[probes], "known": np.isin(probes, known),
+                                   "best_score": best, "best_label": match}), path)
+    return {"gallery_size": len(gallery), "probes_known": len(known), "probes_unknown": len(test),
+            "probes": out.shown(path)}
+
+
 def verify(spec, out, cfg: dict, progress: bool) -> list[dict]:
     import pandas as pd
 
@@ -266,29 +335,20 @@ def verify(spec, out, cfg: dict, progress: bool) -> list[dict]:
     folds = cfg["folds"]
     if spec.seed >= folds:
         raise ConfigError(f"{spec.label}: task verify takes the fold as its seed, 0..{folds - 1}, got {spec.seed}")
-    train, test = splits.verification(y, spec.seed, folds)
+    train, test = verification_indices(cfg, y, spec.seed)
+    # openset_train "gallery": only the enrolled images train, so the known probes are faces never seen
+    fit = splits.gallery_probes(train, y)[0] if cfg.get("openset_train", "all") == "gallery" else train
     t0 = time.perf_counter()
-    if cfg["method"] == "cnn":
-        data = face_data(cfg, x, y, train, test)
-        data = ImageData(data.X_train, data.y_train, data.X_test[:0], data.y_test[:0])  # no identities to test
-        engine, result = train_network(spec, out, cfg, data, progress)
-        mean, std = images.standardiser(x[train])
-        faces = ((x[test] - mean) / std).astype(cfg["dtype"])
-        embedder = models.embedding_model(engine.model)
-        embedded = engine.logits(faces, embedder)
-        if cfg["mirror_embedding"]:
-            embedded = embedded + engine.logits(np.ascontiguousarray(faces[..., ::-1]), embedder)
-    else:
-        _, _, pipe = baselines.fit_predict(cfg["method"], x[train], y[train], x[train[:1]], cfg["pca_components"])
-        embedded = baselines.features(pipe, x[test].reshape(len(test), -1))
-        result = {"engine": "scikit-learn", "status": "ok"}
+    embed, result = embedding_function(spec, out, cfg, x, y, fit, test, progress)
+    embedded = embed(test)
     seconds = time.perf_counter() - t0
     i, j, score, same = metrics.pair_scores(embedded, y[test])
     path = out.curves(spec.experiment) / f"{spec.variant}__{spec.run_id}__pairs.csv"
     write_csv_atomic(pd.DataFrame({"i": test[i], "j": test[j], "score": score, "same": same}), path)
+    extra = open_set(spec, out, embed, y, train, test) if cfg.get("openset") else {}
     return [{**result, "impl": "numpy" if cfg["method"] == "cnn" else "scikit-learn",
-             **metrics.verification(score, same), "fold": spec.seed, "n_train": len(train), "n_test": len(test),
-             "seconds": seconds, "pairs": out.shown(path)}]
+             **metrics.verification(score, same), "fold": spec.seed, "n_train": len(fit), "n_test": len(test),
+             "seconds": seconds, "pairs": out.shown(path), **extra}]
 
 
 def lockstep(cfg: dict, seed: int) -> tuple[NumpyFaces, TorchTwinFaces, list[dict], float]:
@@ -338,10 +398,12 @@ def execute(spec, out, *, progress: bool = False) -> list[dict]:
 
 
 KIND = Kind(name="faces", table=TABLE, run_keys=RUN_KEYS, defaults=DEFAULTS, execute=execute, check=check,
-            quick_settings=QUICK, frozen=FROZEN, applies=applies, reports={"faces": "experiments.faces.report:report"},
+            quick_settings=QUICK, frozen=FROZEN, applies=applies, reports={"faces": "experiments.faces.report:report",
+                                                                 "selection": "experiments.faces.selection:report",
+                                                                 "openset": "experiments.faces.openset:report"},
             metrics=("accuracy", "eer", "auc", "final_train_loss"),
             bench=("experiments.faces.bench:rows", "experiments.faces.bench_fast:rows"),
-            equivalence=("experiments.faces.equivalence:rows",),
+            equivalence=("experiments.faces.equivalence:rows", "experiments.faces.jax_twin:rows"),
             cli=("experiments.faces.identify:register",))
 KINDS = (KIND,)
 validate, quick = KIND.validate, KIND.quick

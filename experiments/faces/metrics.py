@@ -53,3 +53,47 @@ def verification(scores: np.ndarray, same: np.ndarray) -> dict:
     return {"auc": float(roc_auc_score(same, scores)), "eer": eer,
             "tar_at_far1": float(tpr[fpr <= 0.01].max()), "pairs_same": int(np.sum(same)),
             "pairs_different": int(np.sum(~np.asarray(same)))}
+
+
+# Open-set identification: a gallery of enrolled people; a probe is answered with its best gallery match's
+# identity when the similarity reaches the threshold, else "unknown". DIR (detection and identification
+# rate): the share of enrolled people's probes accepted with the right identity; FAR: the share of probes
+# of people not enrolled that are accepted (with any identity).
+
+
+def best_matches(gallery: np.ndarray, gallery_labels: np.ndarray, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(cosine similarity of each probe to its most similar gallery image, that image's label)."""
+    from sklearn.metrics.pairwise import cosine_similarity
+
+    sim = cosine_similarity(probes.reshape(len(probes), -1), gallery.reshape(len(gallery), -1))
+    best = np.argmax(sim, axis=1)
+    return sim[np.arange(len(probes)), best], np.asarray(gallery_labels)[best]
+
+
+def open_set_rates(best: np.ndarray, correct: np.ndarray, known: np.ndarray, threshold: float) -> tuple[float, float]:
+    """(DIR, FAR) when a probe is accepted iff its best similarity is above `threshold` (strictly)."""
+    best, correct, known = np.asarray(best, float), np.asarray(correct, bool), np.asarray(known, bool)
+    accepted = best > threshold
+    return float(np.mean(accepted[known] & correct[known])), float(np.mean(accepted[~known]))
+
+
+def threshold_at_far(unknown_best: np.ndarray, far: float) -> float:
+    """The lowest threshold whose FAR on these unknown probes is at most `far`: with n unknown probes, at
+    most floor(far * n) of them may lie above it, so it is the (floor(far * n) + 1)-th highest score."""
+    s = np.sort(np.asarray(unknown_best, float))[::-1]
+    return float(s[min(int(np.floor(far * len(s) + 1e-9)), len(s) - 1)])
+
+
+def dir_far_curve(best: np.ndarray, correct: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(FAR, DIR) at every threshold just below a probe's best score, and above them all (FAR 0 first)."""
+    best = np.asarray(best, float)
+    thresholds = np.concatenate([[np.inf], np.sort(np.unique(best))[::-1]])
+    thresholds = np.nextafter(thresholds, -np.inf)  # accept the probe whose score is the threshold's value
+    rates = np.array([open_set_rates(best, correct, known, t) for t in thresholds])
+    return rates[:, 1], rates[:, 0]
+
+
+def dir_at_far(best: np.ndarray, correct: np.ndarray, known: np.ndarray, far: float) -> float:
+    """The highest DIR over thresholds whose FAR on these probes is at most `far` (the curve read at `far`)."""
+    fars, dirs = dir_far_curve(best, correct, known)
+    return float(dirs[fars <= far + 1e-12].max())

@@ -64,3 +64,57 @@ def verification(labels: np.ndarray, fold: int, folds: int = 5, seed: int = 0) -
     test_people = people_folds(n_people, folds, seed)[fold]
     is_test = np.isin(labels, test_people)
     return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+
+
+# Validation carved out of the training part (nested model selection): the test part is never touched.
+PROTOCOLS = ("test", "validation")
+
+
+def identification_validation(train: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) out of a split's training indices: each person's last training image (in the
+    order `train` lists them: the split's permutation for "random") validates, the others train.
+
+    With the 5/5 splits: 4 images per person train, 1 validates (40 validation images per split).
+    """
+    labels = np.asarray(labels)
+    fit, val = [], []
+    for p in np.unique(labels[train]):
+        mine = train[labels[train] == p]
+        if len(mine) < 2:
+            raise ValueError(f"person {p} has {len(mine)} training image(s); validation needs at least 2")
+        fit.append(mine[:-1])
+        val.append(mine[-1:])
+    return np.concatenate(fit), np.concatenate(val)
+
+
+def validation_people(n_people: int, fold: int, folds: int = 5, seed: int = 0) -> np.ndarray:
+    """The validation people of a verification fold: the test people of the next fold, (fold + 1) mod folds.
+
+    They are among the fold's training people (folds are disjoint), as many as its test people, and each
+    person validates exactly one fold.
+    """
+    return people_folds(n_people, folds, seed)[(fold + 1) % folds]
+
+
+def verification_validation(labels: np.ndarray, fold: int, folds: int = 5,
+                            seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) image indices inside a verification fold's training people: the validation
+    people's images (validation_people) never train; the fold's test people are in neither part."""
+    labels = np.asarray(labels)
+    train, _ = verification(labels, fold, folds, seed)
+    is_val = np.isin(labels[train], validation_people(int(labels.max()) + 1, fold, folds, seed))
+    return train[~is_val], train[is_val]
+
+
+def gallery_probes(indices: np.ndarray, labels: np.ndarray, n_gallery: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """(gallery, probes) of enrolled people for open-set identification: each person's first n_gallery
+    images (in array order) enrol, the others probe."""
+    labels = np.asarray(labels)
+    gallery, probes = [], []
+    for p in np.unique(labels[indices]):
+        mine = np.sort(indices[labels[indices] == p])
+        if len(mine) <= n_gallery:
+            raise ValueError(f"person {p} has {len(mine)} image(s); enrolling {n_gallery} leaves no probe")
+        gallery.append(mine[:n_gallery])
+        probes.append(mine[n_gallery:])
+    return np.concatenate(gallery), np.concatenate(probes)

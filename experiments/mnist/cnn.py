@@ -104,5 +104,5 @@ def execute(spec, out, *, progress: bool = False) -> list[dict]:
 KIND = Kind(name="cnn", table=TABLE, run_keys=RUN_KEYS, defaults=DEFAULTS, execute=execute, quick_settings=QUICK,
             frozen=FROZEN, metrics=("test_acc", "final_train_loss"),
             bench=("experiments.mnist.bench_cnn:rows", "experiments.mnist.bench_fast:rows"),
-            equivalence=("experiments.mnist.equivalence_cnn:rows",))
+            equivalence=("experiments.mnist.equivalence_cnn:rows", "experiments.mnist.jax_equivalence:rows"))
 validate, quick = KIND.validate, KIND.quick

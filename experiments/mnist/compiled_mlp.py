@@ -1,7 +1,7 @@
 """A compiled (numba) path for the study's algorithm at mini-batch size 1.
 
 The readable NumPy reference (reference.gradient_descent.sgd_epoch at batch size 1) allocates
-whole matrices at every step, which makes a 100-epoch run (6 million steps) slow (README, "Speed").
+whole matrices at every step, which makes a 100-epoch run (6 million steps) slow (docs/speed.md).
 This kernel does the same arithmetic in compiled loops:
 
     s[1] = W[1]^T x[0]         from the non-zero inputs only (a zero input adds exactly 0)

@@ -3,7 +3,7 @@
 - reproduction_summary.csv and .md: per configuration, the mean and standard deviation of the final
   test accuracy over seeds, the gap to the study's 94.27%, and a verdict (within 0.3 points, falls
   short, exceeds, or diverged/stuck), with classic anchors as context rows; for the official results
-  the Markdown table is also spliced into README.md between its reproduction-table markers.
+  the Markdown table is also spliced into docs/reproduction.md between its reproduction-table markers.
 - reproduction_curves.png: mean test accuracy per epoch for every configuration that learns.
 The columns naming what changed are the keys the experiment's variants set (Experiment.varied).
 """
@@ -134,14 +134,18 @@ def markdown(summary: pd.DataFrame, varied: tuple, base: dict | None = None) -> 
     return "\n".join(lines) + "\n"
 
 
+DOC = "docs/reproduction.md"  # the page whose table the official report rewrites
+
+
 def splice_readme(table: str) -> None:
-    readme = ROOT / "README.md"
+    """Replace the table between the reproduction-table markers of DOC by `table`."""
+    readme = ROOT / DOC
     start, end = "<!-- reproduction-table:start -->", "<!-- reproduction-table:end -->"
     if not readme.exists():
         return
     text = readme.read_text()
     if start not in text or end not in text:
-        raise SystemExit(f"README.md lacks the markers {start} ... {end}")
+        raise SystemExit(f"{DOC} lacks the markers {start} ... {end}")
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
     readme.write_text(head + start + "\n" + table + end + tail)
@@ -158,7 +162,8 @@ def declared_rows(exp, df: pd.DataFrame, official: bool) -> pd.DataFrame:
 
 
 def report(exp, out, specs=None) -> pd.DataFrame:
-    """Summary CSV and Markdown, curves plot; the README table too when `out` is the official results."""
+    """Summary CSV and Markdown, curves plot; the table in docs/reproduction.md too when `out` is the official
+    results."""
     df = declared_rows(exp, read_table(out.table(exp.table)), out.official)
     summary = summarise(df, exp.varied, exp.name, out.shown(out.table(exp.table)), keys=("impl", *exp.kind.run_keys))
     write_csv_atomic(summary, out.root / "reproduction_summary.csv")
