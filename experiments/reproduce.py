@@ -62,8 +62,10 @@ def curve_difference(committed, new) -> float:
     except (OSError, pd.errors.ParserError):
         return float("nan")
     n = min(len(a), len(b))
-    cols = [c for c in ("train_loss", "test_acc") if c in a and c in b]
-    return max((float(np.nanmax(np.abs(a[c].values[:n] - b[c].values[:n]))) for c in cols), default=float("nan"))
+    diffs = [np.abs(a[c].values[:n].astype(float) - b[c].values[:n].astype(float))
+             for c in ("train_loss", "test_acc") if c in a and c in b]
+    diffs = [d[~np.isnan(d)] for d in diffs]
+    return max((float(d.max()) for d in diffs if d.size), default=float("nan"))
 
 
 def metrics_of(kind, committed: pd.DataFrame) -> list[str]:
@@ -138,17 +140,22 @@ def compare(exp, all_specs, pairs, out) -> pd.DataFrame:
     runs = run_rows(kind, pairs, committed, new)
     if runs.empty:
         return runs
-    metric = next(m for m in metrics_of(kind, committed) if runs[f"new_{m}"].notna().any())
+    # each configuration is judged on the first of the kind's metrics it has (accuracy, or EER for verification)
+    first = {key: next((m for m in metrics_of(kind, committed) if g[f"new_{m}"].notna().any()), None)
+             for key, g in runs.groupby(["configuration", "impl"], sort=False)}
+    runs["metric"] = [first[(c, i)] for c, i in zip(runs["configuration"], runs["impl"])]
     ids = {s.run_id: config_key(s) for s in all_specs}
     c = committed[committed["run_id"].isin(ids)]
-    if "impl" in c.columns:
-        c = c[c["impl"].isin(runs["impl"].unique())]
-    committed_all = {}
-    for _, r in c.iterrows():
-        if pd.notna(r.get(metric)):
-            key = (ids[r["run_id"]], r["impl"] if "impl" in runs and runs["impl"].ne("").any() else "")
-            committed_all.setdefault(key, []).append(float(r[metric]))
-    configs = judge(runs, committed_all, metric)
+    by_impl = "impl" in c.columns and runs["impl"].ne("").any()
+    configs = []
+    for metric, group in runs[runs["metric"].notna()].groupby("metric", sort=False):
+        committed_all = {}
+        for _, r in c.iterrows():
+            if pd.notna(r.get(metric)):
+                key = (ids[r["run_id"]], r["impl"] if by_impl else "")
+                committed_all.setdefault(key, []).append(float(r[metric]))
+        configs.append(judge(group, committed_all, metric))
+    configs = pd.concat(configs, ignore_index=True) if configs else pd.DataFrame()
     return pd.concat([runs.assign(row_type="run"), configs.assign(row_type="configuration")], ignore_index=True)
 
 
