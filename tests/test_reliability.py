@@ -454,3 +454,19 @@ def test_a_client_killed_mid_grid_keeps_its_rows_and_the_rerun_does_only_the_res
 
     assert len(pd.read_csv(out.table("reproduction"))) == len(specs)  # every run exactly once
     pd.testing.assert_frame_equal(metrics(out), metrics(straight))
+
+
+@pytest.mark.parametrize("args", [["cnn-mnist"], ["orl-faces", "--sample", "1", "--variants", "base", "verify-cnn",
+                                                  "identify-eigenfaces"]])
+def test_reproduce_quick_of_an_experiment_writes_only_into_its_folder(results_untouched, args, tmp_path, capsys):
+    """`reproduce NAME --quick`: the labelled smoke runs train into out/NAME, the table against the committed
+    rows is written there (runs paired with their full declared runs), and results/ is untouched."""
+    name = args[0]
+    rc, stdout, err = run(["reproduce", *args, "--quick", "--workers", "1", "--out", str(tmp_path)], capsys)
+    assert rc == 0, err
+    table = pd.read_csv(tmp_path / name / "against_committed.csv", low_memory=False)
+    runs, configs = table[table["row_type"] == "run"], table[table["row_type"] == "configuration"]
+    assert len(runs) and len(configs) and table["quick"].all() and (table["experiment"] == name).all()
+    assert set(configs["verdict"]) <= {"agrees", "DISAGREES"} and "their verdicts do not count" in stdout
+    assert set(runs["committed_run_id"]) <= set(pd.read_csv(RESULTS / f"{config.get_experiment(name).table}.csv",
+                                                            usecols=["run_id"], low_memory=False)["run_id"])
