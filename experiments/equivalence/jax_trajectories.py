@@ -84,13 +84,8 @@ def optimizer_trajectory(case: layers.TrajectoryCase, steps: int = 500, batch_si
     record({"params": (flat(params), flat(tcnn.twin_params(twin, model)), flat(jt.params())),
             "state": (flat(state), flat(tcnn.twin_state(twin, model)), flat(jt.state()))})
     for t, idx in zip(range(steps), batch_indices(order, len(X), batch_size)):
-        r, caches = model.forward_backward(X[idx], labels[idx], params, state, train=True, rng=masks)
-        state = r.state
-        opt_state = case.opt.step(params, r.grads, opt_state, case.schedule(case.lr, t))
-        tcnn.share_randomness(twin, model, caches)
-        tcnn.loss_and_grads(twin, model, X[idx], labels[idx])
-        t_opt.step()
-        t_sched.step()
+        state, opt_state, caches = layers.lockstep_step(case, model, twin, (t_opt, t_sched), X[idx], labels[idx], t,
+                                                        params, state, opt_state, masks)
         jt.step(X[idx], labels[idx], caches)
         jt.schedule_step()
         j_opt = jt.opt_state()

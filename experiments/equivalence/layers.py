@@ -180,6 +180,18 @@ def flat_opt_state(opt_state: dict) -> np.ndarray:
     return flat(slots)
 
 
+def lockstep_step(case, model, twin, torch_opt, x, labels, t, params, state, opt_state, masks) -> tuple:
+    """Step t of a lockstep trajectory: the reference model and optimizer (params updated in place), then the
+    twin with the reference's dropout masks and torch.optim; (new state, new optimizer state, the caches)."""
+    r, caches = model.forward_backward(x, labels, params, state, train=True, rng=masks)
+    opt_state = case.opt.step(params, r.grads, opt_state, case.schedule(case.lr, t))
+    tcnn.share_randomness(twin, model, caches)
+    tcnn.loss_and_grads(twin, model, x, labels)
+    for stepper in torch_opt:  # the optimizer, then its scheduler
+        stepper.step()
+    return r.state, opt_state, caches
+
+
 def trajectory(case: TrajectoryCase, steps: int = 500, batch_size: int = 8, seed: int = 0) -> dict:
     """Train the reference small_bn_cnn and its twin side by side; (steps + 1, .) arrays per side of
     every parameter, the running statistics and the optimizer state (after each step), float64."""
@@ -205,13 +217,8 @@ def trajectory(case: TrajectoryCase, steps: int = 500, batch_size: int = 8, seed
 
     record(tcnn.twin_params(twin, model), tcnn.twin_state(twin, model), None)
     for t, idx in zip(range(steps), batch_indices(order, len(X), batch_size)):
-        r, caches = model.forward_backward(X[idx], labels[idx], params, state, train=True, rng=masks)
-        state = r.state
-        opt_state = case.opt.step(params, r.grads, opt_state, case.schedule(case.lr, t))
-        tcnn.share_randomness(twin, model, caches)
-        tcnn.loss_and_grads(twin, model, X[idx], labels[idx])
-        t_opt.step()
-        t_sched.step()
+        state, opt_state, caches = lockstep_step(case, model, twin, (t_opt, t_sched), X[idx], labels[idx], t,
+                                                 params, state, opt_state, masks)
         tos = optimizer_state(t_opt, twin, model)
         if tos["step"] not in (None, opt_state["step"]):
             raise AssertionError(f"{case.name}: torch's step count {tos['step']} != ours {opt_state['step']}")
