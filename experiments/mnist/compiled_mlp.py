@@ -43,12 +43,11 @@ def _theta(code, s):
 
 
 @numba.njit(cache=True, inline="always")
-def _theta_prime(code, s):
+def _theta_prime(code, s, t):
+    """theta'(s) given t = theta(s), already in x: sigmoid and tanh need no second exp or tanh."""
     if code == 1:
-        t = _theta(1, s)
         return t * (1.0 - t)
     if code == 2:
-        t = np.tanh(s)
         return 1.0 - t * t
     if code == 3:
         return 1.0 if s > 0.0 else 0.0
@@ -101,7 +100,7 @@ def _output_delta(d, codes, cross_entropy, Y, n, s, x, delta, total):
         for j in range(d[L]):
             r = x[L, j + 1] - Y[n, j]
             e += r * r
-            delta[L, j] = 2.0 * r * _theta_prime(codes[L], s[L, j])
+            delta[L, j] = 2.0 * r * _theta_prime(codes[L], s[L, j], x[L, j + 1])
     return e
 
 
@@ -116,7 +115,7 @@ def _backward_update(flat, offsets, d, codes, eta, indptr, indices, values, n, s
             acc = 0.0
             for j in range(d[l]):
                 acc += w[i + 1, j] * delta[l, j]
-            delta[l - 1, i] = _theta_prime(codes[l - 1], s[l - 1, i]) * acc
+            delta[l - 1, i] = _theta_prime(codes[l - 1], s[l - 1, i], x[l - 1, i + 1]) * acc
         for i in range(d[l - 1] + 1):
             xi = x[l - 1, i]
             for j in range(d[l]):
