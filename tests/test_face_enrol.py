@@ -172,3 +172,30 @@ def test_registering_the_faces_commands_imports_no_heavy_library():
             "print(sorted(m for m in ('torch', 'sklearn', 'PIL', 'pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_evaluate_measures_every_model_and_keeps_quick_numbers_out_of_results(models, tmp_path):
+    """faces evaluate on quick models: one row per measure, each naming the model it measured, in out/ only
+    (labelled quick); measuring the same models again replaces their rows and archives the old ones."""
+    import pandas as pd
+
+    from experiments.faces import evaluation
+
+    path, rows = evaluation.evaluate(models, fars=(0.01, 0.1), root=tmp_path)
+    assert path == tmp_path / "out" / "faces_recogniser-quick.csv" and not (tmp_path / "results").exists()
+    assert (tmp_path / "out" / "faces_gate_roc-quick.png").stat().st_size > 0
+    table = pd.read_csv(path)
+    assert table["quick"].all() and len(table) == len(rows)
+    assert set(table["model"]) == {"gate", "embedder", "recogniser", "classifier"}
+    gate = table[table["model"] == "gate"].set_index(["set", "measure"])["value"]
+    counts = commands.load_gate(models).meta["counts"]
+    assert gate["cbcl_heldout", "n"] == counts["cbcl_test_faces"] + counts["cbcl_test_nonfaces"]
+    assert gate["lfw_subset", "n"] == 200 and gate["orl_unseen", "n"] == 80
+    assert 0.5 < gate["cbcl_heldout", "auc"] <= 1
+    held = table[(table["model"] == "recogniser") & (table["measure"] == "enrolled_probes")]
+    assert sorted(held["far"]) == [0.01, 0.1] and (held["value"] == 40).all()
+    thresholds = table[(table["model"] == "embedder") & (table["measure"] == "threshold")].sort_values("far")
+    assert thresholds["value"].is_monotonic_decreasing  # a higher FAR never needs a higher threshold
+    evaluation.evaluate(models, fars=(0.01, 0.1), root=tmp_path)
+    assert len(pd.read_csv(path)) == len(rows)
+    assert len(pd.read_csv(tmp_path / "out" / "archive" / "faces_recogniser-quick.csv")) == len(rows)

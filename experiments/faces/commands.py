@@ -3,6 +3,7 @@
     python -m experiments faces train-model            # the models below into checkpoints/faces/ (about 2 min)
     python -m experiments faces enrol GALLERY_DIR      # -> GALLERY_DIR/gallery.npz (or --out FILE)
     python -m experiments faces identify IMAGE --gallery GALLERY_DIR/gallery.npz [--far 0.01]
+    python -m experiments faces evaluate               # their numbers -> results/faces_recogniser.csv
 
 train-model trains, seeded, into --models (default checkpoints/faces/, git-ignored; never results/):
 the face gate (gate.npz: experiments/faces/gate.py), the embedder with its calibration (embedder.npz:
@@ -103,6 +104,16 @@ def cmd_train_model(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    from experiments.faces import evaluation
+    from experiments.provenance import ROOT
+
+    path, rows = evaluation.evaluate(models_dir(args))
+    print("\n".join(evaluation.summary(rows)))
+    print(f"-> {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path} ({len(rows)} rows)")
+    return 0
+
+
 def cmd_enrol(args) -> int:
     from experiments.faces.gallery import GALLERY_FILE, enrol
 
@@ -173,3 +184,6 @@ def register(faces) -> None:
     e.add_argument("--models", help=f"folder of the trained models (default {modelfile.DEFAULT_DIR})")
     e.add_argument("--no-gate", action="store_true", help="enrol images the face gate would skip")
     e.set_defaults(fn=cmd_enrol)
+    v = faces.add_parser("evaluate", help="measure the trained models -> results/faces_recogniser.csv and a ROC plot")
+    v.add_argument("--models", help=f"folder of the trained models (default {modelfile.DEFAULT_DIR})")
+    v.set_defaults(fn=cmd_evaluate)

@@ -1,0 +1,139 @@
+"""`faces evaluate`: the trained recogniser's numbers, measured from its files, into a results table.
+
+    python -m experiments faces evaluate [--models DIR]   # -> results/faces_recogniser.csv, faces_gate_roc.png
+
+Rows (long form, one measure each; `far` blank where it does not apply):
+- gate: accuracy at its threshold, ROC AUC, faces passed and non-faces stopped on held-out MIT CBCL (the 20%
+  of each class the gate did not train on) and on scikit-image's lfw_subset (never trained on), and the
+  share of the 80 ORL images of the 8 people no model sees that it passes; its ROC curves as a plot;
+- embedder: the threshold calibrated on validation people for each FAR, and the validation TAR there;
+- recogniser: the held-out test of experiments/faces/heldout.py (enrolled from PNG copies, probed with
+  JPEG copies, gate on) at each FAR: enrolled probes named right, named wrong, answered unknown; strangers
+  answered unknown; no face found;
+- classifier: the test accuracy of the ORL 40-people classifier that `identify` without a gallery uses.
+
+Each row records the run_id of the model it measures. A model trained with --quick is never a result: its
+numbers go to out/faces_recogniser-quick.csv, labelled quick.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from experiments.provenance import ROOT, command_line, stamp
+
+TABLE = "faces_recogniser"
+FARS = (0.001, 0.01, 0.05, 0.1)
+KEY = ["model", "run_id", "set", "measure", "far"]
+
+
+def gate_probabilities(gate) -> dict:
+    """{set: (P(face), labels)} of the gate on held-out CBCL and lfw_subset, and on the unseen ORL faces."""
+    from experiments.data import load
+    from experiments.faces import embedder
+    from experiments.faces import gate as gates
+
+    orl = load("orl", progress=True)
+    unseen = np.isin(orl.labels, embedder.people()["test"])
+    data = gates.gate_data(gate.meta["settings"], orl.images[~unseen], orl.images[unseen])
+
+    def prob(x):
+        return gates.face_probability(gate.model, gate.params, gate.state, x)
+
+    return {"cbcl_heldout": (prob(data.x_cbcl), data.y_cbcl), "lfw_subset": (prob(data.x_lfw), data.y_lfw),
+            "orl_unseen": (prob(data.x_orl_unseen), np.ones(len(data.x_orl_unseen), np.int64))}
+
+
+def gate_rows(gate, probs: dict) -> list[dict]:
+    from experiments.faces.gate import scores
+
+    rows = []
+    for name, (p, y) in probs.items():
+        s = scores(p, y) if name != "orl_unseen" else {"faces_passed": float(np.mean(p >= gate.threshold)),
+                                                       "n": len(y)}
+        rows += [{"model": "gate", "run_id": gate.meta["run_id"], "set": name, "measure": k, "value": float(v)}
+                 for k, v in s.items()]
+    return rows
+
+
+def embedder_rows(model, fars) -> list[dict]:
+    rows = []
+    for far in fars:
+        t = model.threshold(far)
+        tar = float(np.mean(model.genuine >= t))
+        rows += [{"model": "embedder", "run_id": model.id, "set": "validation_people", "measure": m, "far": far,
+                  "value": v} for m, v in (("threshold", t), ("tar", tar))]
+    return rows + [{"model": "embedder", "run_id": model.id, "set": "validation_people", "measure": m,
+                    "value": float(len(a))} for m, a in (("impostor_scores", model.impostor),
+                                                         ("genuine_scores", model.genuine))]
+
+
+def recogniser_rows(model, gate, fars) -> list[dict]:
+    from experiments.faces import heldout
+
+    with tempfile.TemporaryDirectory() as tmp:
+        measured = heldout.evaluate(model, gate, Path(tmp), fars=fars)
+    return [{"model": "recogniser", "run_id": f"{model.id}+{gate.meta['run_id']}", "set": "heldout_orl_people",
+             "measure": m, "far": far, "value": float(v)} for far, r in measured.items() for m, v in r.items()]
+
+
+def plot_roc(probs: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    for name in ("cbcl_heldout", "lfw_subset"):
+        p, y = probs[name]
+        fpr, tpr, _ = roc_curve(y, p)
+        ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(y, p):.4f}, n {len(y)})")
+    ax.set(xlabel="non-faces passed (false positive rate)", ylabel="faces passed (true positive rate)",
+           title="face / non-face gate, held-out data")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def evaluate(folder: Path, fars=FARS, root: Path = ROOT) -> tuple[Path, list[dict]]:
+    """Measure the models in `folder`; (the table written under root/results, or root/out if quick, its new rows)."""
+    from experiments.faces import commands
+    from experiments.provenance import append_rows_atomic
+
+    gate, model = commands.load_gate(folder), commands.load_embedder(folder)
+    classifier = json.loads(commands.need(folder / commands.CLASSIFIER_FILE, "the ORL classifier").read_text())
+    quick = bool(gate.meta.get("quick") or model.meta.get("quick") or classifier.get("quick"))
+    probs = gate_probabilities(gate)
+    rows = gate_rows(gate, probs) + embedder_rows(model, fars) + recogniser_rows(model, gate, fars)
+    rows.append({"model": "classifier", "run_id": classifier["run_id"], "set": "orl_test", "measure": "accuracy",
+                 "value": float(classifier["test_accuracy"])})
+    prov = {"quick": quick, "command": command_line(), **stamp()}
+    rows = [{"model": r["model"], "run_id": r["run_id"], "set": r["set"], "measure": r["measure"],
+             "far": r.get("far", np.nan), "value": r["value"], **prov} for r in rows]  # nan: a blank cell reads back so
+    where = root / "out" if quick else root / "results"
+    where.mkdir(parents=True, exist_ok=True)
+    path = where / (f"{TABLE}-quick.csv" if quick else f"{TABLE}.csv")
+    append_rows_atomic(rows, path, key=KEY)
+    plot_roc(probs, where / ("faces_gate_roc-quick.png" if quick else "faces_gate_roc.png"))
+    return path, rows
+
+
+def summary(rows: list[dict]) -> list[str]:
+    """A few lines for the terminal: the gate's held-out numbers and the recogniser at each FAR."""
+    gate = {(r["set"], r["measure"]): r["value"] for r in rows if r["model"] == "gate"}
+    lines = [f"gate on {s}: accuracy {gate[s, 'accuracy']:.1%}, AUC {gate[s, 'auc']:.4f}"
+             for s in ("cbcl_heldout", "lfw_subset")]
+    held = {(r["far"], r["measure"]): r["value"] for r in rows if r["model"] == "recogniser"}
+    for far in sorted({f for f, _ in held}):
+        g = {m: held[far, m] for m in ("identified", "misidentified", "strangers_unknown")}
+        lines.append(f"recogniser at FAR {far}: enrolled named {g['identified']:.1%} (wrongly "
+                     f"{g['misidentified']:.1%}), strangers unknown {g['strangers_unknown']:.1%}")
+    return lines
