@@ -163,8 +163,8 @@ def run_grid(specs: list[RunSpec], out: Outputs, table: str, *, workers: int = 1
             return
         rows.extend(result)
         append_rows_atomic(result, path, KEY)
-        metric = ", ".join(f"{k}={v:.4f}" for r in result for k, v in r.items() if k.endswith("test_acc") and
-                           isinstance(v, float))
+        metric = ", ".join(f"{k}={r[k]:.4f}" for r in result for k in kind_of(spec.kind).metrics
+                           if isinstance(r.get(k), float) and r[k] == r[k])  # the kind's metrics that are not NaN
         print(f"done {spec.label} (run {spec.run_id}): {metric}", flush=True)
 
     if not todo:
