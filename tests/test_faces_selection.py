@@ -168,8 +168,9 @@ def test_quick_nested_selection_final_runs_and_open_set_through_the_cli(tmp_path
 
     table = ROOT / "results" / "orl_selection_runs.csv"
     before = table.stat().st_mtime if table.exists() else 0
-    variants = ["base", "identify-cnn-lr0_1", "verify-softmax", "verify-cosface-s16-m0_2", "verify-cosface-s30-m0_35",
-                "verify-cosface-s30-m0_35-56x46", "verify-eigenfaces"]
+    variants = ["base", "identify-cnn-lr0_1", "identify-cnn-56x46", "verify-softmax", "verify-cosface-s16-m0_2",
+                "verify-cosface-s30-m0_35", "verify-cosface-s30-m0_35-56x46", "verify-arcface-s30-m0_5",
+                "verify-triplet-m0_2", "verify-arcface-s30-m0_5-56x46", "verify-triplet-m0_2-56x46", "verify-eigenfaces"]
     argv = ["run", "orl-selection", "--quick", "--seeds", "0", "1", "--variants", *variants, "--out", str(tmp_path)]
     assert cli.main(argv) == 0
     chosen = pd.read_csv(tmp_path / "orl_selection.csv", dtype={"seed": str})
@@ -202,7 +203,7 @@ def test_quick_open_set_with_known_probes_never_trained_on(tmp_path):
     the gallery), each final run is calibrated by its validation twin, and the table is written."""
     from experiments import cli
 
-    variants = ["base", "eigenfaces-calibration", "cnn-folds1-4", "cnn-folds1-4-calibration"]
+    variants = ["base", "eigenfaces-calibration", "cnn-cosface-56x46", "cnn-cosface-56x46-calibration"]
     argv = ["run", "orl-openset", "--quick", "--seeds", "1", "--variants", *variants, "--out", str(tmp_path)]
     assert cli.main(argv) == 0
     runs = pd.read_csv(tmp_path / "orl_openset_runs.csv")
