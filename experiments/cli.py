@@ -148,7 +148,7 @@ def cmd_tidy(args) -> int:
     from experiments.config import all_experiments
     from experiments.runner import archive_undeclared
 
-    for table, n in archive_undeclared(outputs.official(), all_experiments()).items():
+    for table, n in archive_undeclared(outputs.official(), all_experiments(), args.why).items():
         print(f"results/{table}.csv: {n} row(s) no experiment declares moved to results/archive/{table}.csv")
     return 0
 
@@ -219,8 +219,10 @@ def parser() -> argparse.ArgumentParser:
     rp.set_defaults(fn=cmd_reproduce)
     sub.add_parser("report", help="rebuild the committed tables and plots from results/ (no training)").set_defaults(
         fn=cmd_report)
-    sub.add_parser("tidy", help="move rows of results/ tables that no experiment declares into results/archive/"
-                   ).set_defaults(fn=cmd_tidy)
+    t = sub.add_parser("tidy", help="move rows of results/ tables that no experiment declares into results/archive/")
+    t.add_argument("--why", help="the reason recorded with each moved row (default: a superseded identity or a "
+                   "changed configuration)")
+    t.set_defaults(fn=cmd_tidy)
     e = sub.add_parser("equivalence", help="reference vs PyTorch and JAX, layer by layer -> results/equivalence.csv")
     e.add_argument("--quick", action="store_true", help="fewer cases, short trajectories (labelled; into --out)")
     e.add_argument("--out", type=nonempty("--out"),

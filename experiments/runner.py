@@ -200,7 +200,11 @@ class _RunTask:
         return execute(spec, self.out, progress=False, provenance=self.provenance, threads=self.threads)
 
 
-def archive_undeclared(out: Outputs, experiments: dict) -> dict:
+UNDECLARED = ("not a declared run of any experiment: its identity was superseded (a setting joined the run keys) "
+              "or its configuration changed")
+
+
+def archive_undeclared(out: Outputs, experiments: dict, why: str | None = None) -> dict:
     """Move the rows of each official table whose run_id no experiment declares (a configuration that
     changed, or a run recorded under an identity since superseded) into the table's archive, labelled;
     the table then holds exactly the declared runs its reports read. Returns table -> rows moved."""
@@ -219,8 +223,7 @@ def archive_undeclared(out: Outputs, experiments: dict) -> dict:
             df = read_table(path, low_memory=False)
             stale = ~df["run_id"].astype(str).isin(ids)
             if stale.any():
-                archive_rows(df[stale], path, "not a declared run of any experiment: its identity was superseded "
-                                              "(a setting joined the run keys) or its configuration changed")
+                archive_rows(df[stale], path, why or UNDECLARED)
                 write_csv_atomic(df[~stale], path)
             moved[table] = int(stale.sum())
     return moved

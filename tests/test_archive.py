@@ -19,6 +19,10 @@ def test_rows_no_experiment_declares_move_to_the_archive_and_nothing_is_lost(see
     assert kept["run_id"].tolist() == declared and archived["run_id"].tolist() == ["0ld1d3nt1ty00000"]
     assert archived["archived_reason"].str.startswith("not a declared run").all()
     assert runner.archive_undeclared(out, {"seed-mlp": seed_mlp}) == {"reproduction": 0}  # idempotent
+    pd.concat([kept.iloc[:1].assign(run_id="n0l0ng3rch0s3n0"), kept]).to_csv(out.table("reproduction"), index=False)
+    assert runner.archive_undeclared(out, {"seed-mlp": seed_mlp}, why="no longer chosen") == {"reproduction": 1}
+    archived = pd.read_csv(archive_path(out.table("reproduction")))
+    assert archived["archived_reason"].tolist()[-1] == "no longer chosen" and len(archived) == 2
 
 
 def test_again_trains_a_finished_run_anew_and_archives_its_old_row(seed_mlp, tmp_path):
