@@ -170,7 +170,8 @@ def test_quick_nested_selection_final_runs_and_open_set_through_the_cli(tmp_path
     before = table.stat().st_mtime if table.exists() else 0
     variants = ["base", "identify-cnn-lr0_1", "identify-cnn-56x46", "verify-softmax", "verify-cosface-s16-m0_2",
                 "verify-cosface-s30-m0_35", "verify-cosface-s30-m0_35-56x46", "verify-arcface-s30-m0_5",
-                "verify-triplet-m0_2", "verify-arcface-s30-m0_5-56x46", "verify-triplet-m0_2-56x46", "verify-eigenfaces"]
+                "verify-triplet-m0_2", "verify-arcface-s30-m0_5-56x46", "verify-triplet-m0_2-56x46",
+                "verify-eigenfaces"]
     argv = ["run", "orl-selection", "--quick", "--seeds", "0", "1", "--variants", *variants, "--out", str(tmp_path)]
     assert cli.main(argv) == 0
     chosen = pd.read_csv(tmp_path / "orl_selection.csv", dtype={"seed": str})
@@ -213,3 +214,16 @@ def test_quick_open_set_with_known_probes_never_trained_on(tmp_path):
     assert set(table.loc[table["fold"] == "1", "calibration_run_id"]) <= set(runs["run_id"])
     with pytest.raises(ConfigError, match="openset_train"):
         kind.validate("t", {"task": "verify", "openset_train": "gallery"})
+
+
+def test_open_set_finds_a_run_by_its_identity_not_its_variant_name():
+    """A row recorded under a variant since renamed (orl-openset's cnn-folds1-4 -> cnn-cosface-56x46) is still
+    the declared configuration whose run_id it carries; a row of no declared configuration is None."""
+    from experiments.faces.openset import config_of
+    from experiments.runner import run_id
+
+    exp = get_experiment("orl-openset")
+    cfg = exp.runs["cnn-cosface-56x46"]
+    row = pd.Series({"variant": "cnn-folds1-4", "seed": 1, "quick": False, "run_id": run_id("faces", 1, cfg)})
+    assert config_of(exp, row) == cfg
+    assert config_of(exp, pd.Series({**row, "run_id": "0" * 16})) is None

@@ -147,14 +147,17 @@ def plot(curves: dict, path) -> None:
 
 
 def config_of(exp, row: pd.Series) -> dict | None:
-    """The configuration of a row of `exp` (its variant's, in its quick version for a quick row), or None when
-    the row ran other settings (an --epochs override, a changed file)."""
+    """The configuration of a row of `exp`: the declared one (in its quick version for a quick row) whose identity
+    at the row's seed is the row's run_id, whatever variant name it was recorded under; None when none is (an
+    --epochs override, a changed file)."""
     from experiments.runner import run_id
 
-    if row["variant"] not in exp.runs:
-        return None
-    cfg = exp.kind.quick(exp.runs[row["variant"]]) if bool(row["quick"]) else exp.runs[row["variant"]]
-    return cfg if run_id(exp.kind.name, int(row["seed"]), cfg) == row["run_id"] else None
+    seed, quick = int(row["seed"]), bool(row["quick"])
+    for cfg in exp.runs.values():
+        cfg = exp.kind.quick(cfg) if quick else cfg
+        if run_id(exp.kind.name, seed, cfg) == row["run_id"]:
+            return cfg
+    return None
 
 
 def write(exp, out, rows: pd.DataFrame, source: str, calibration: str = CALIBRATION_TABLE,
