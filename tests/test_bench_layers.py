@@ -13,3 +13,24 @@ def test_rows_and_ratios():
     assert [r["name"].split("(")[0].split()[0] for r in ratios] == ["batchnorm2d", "dropout", "adam"]
     for r in ratios:
         assert r["ratio"] == r["seconds_ref"] / r["seconds_torch"]
+
+
+def test_a_new_bench_run_replaces_the_table_and_archives_the_rows_it_replaces(tmp_path, monkeypatch):
+    """bench regenerates results/bench.csv whole; the earlier run's rows move to archive/bench.csv, labelled."""
+    import pandas as pd
+
+    import experiments.bench as bench
+    from experiments.bench import fast_cnn, layers
+    from experiments.kinds import Kind
+
+    calls = iter(range(100))
+    row = {"benchmark": "b", "impl": "x", "dtype": "float64", "threads": 1, "repeats": 1}
+    monkeypatch.setattr(layers, "rows", lambda quick, repeats: [{**row, "median_s": next(calls)}])
+    monkeypatch.setattr(fast_cnn, "rows", lambda quick, repeats: [])
+    monkeypatch.setattr(Kind, "bench_rows", lambda self, quick, repeats: [])
+    monkeypatch.setattr(bench, "OUT", tmp_path / "bench.csv")
+    bench.run_bench()
+    bench.run_bench()
+    assert pd.read_csv(tmp_path / "bench.csv")["median_s"].tolist() == [1]
+    archived = pd.read_csv(tmp_path / "archive" / "bench.csv")
+    assert archived["median_s"].tolist() == [0] and archived["archived_reason"].str.startswith("superseded").all()

@@ -13,7 +13,8 @@ from __future__ import annotations
 import pandas as pd
 
 from experiments.bench.timer import SEED
-from experiments.provenance import ROOT, command_line, stamp, write_csv_atomic
+from experiments.provenance import ROOT, archive_rows, command_line, folder_lock, stamp, write_csv_atomic
+from experiments.tables import read_table
 
 OUT = ROOT / "results" / "bench.csv"
 
@@ -32,9 +33,13 @@ def run_bench(quick: bool = False, repeats: int = 7) -> pd.DataFrame:
     prov = {"command": command_line(), "seed": SEED, **stamp(), "quick": quick}
     rows = [{**r, **prov} for r in rows]
     out = OUT if not quick else ROOT / "out" / "bench-quick.csv"
-    # every run measures every benchmark, so the table is replaced whole (no stale rows of renamed ones)
+    # every run measures every benchmark, so the table is replaced whole (no stale rows of renamed ones); the rows
+    # it replaces move to the table's archive, labelled, so no earlier measurement is lost
     df = pd.DataFrame(rows)
-    write_csv_atomic(df, out)
+    with folder_lock(out.parent):
+        if out.exists() and out.stat().st_size > 0:
+            archive_rows(read_table(out, low_memory=False), out, f"superseded by the bench run at {prov['commit']}")
+        write_csv_atomic(df, out)
     print(df[["benchmark", "impl", "dtype", "threads", "median_s", "repeats"]].to_string(index=False))
-    print(f"-> {out.relative_to(ROOT)}")
+    print(f"-> {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     return df
