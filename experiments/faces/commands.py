@@ -94,6 +94,9 @@ def train_models(folder: Path, which, quick: bool, progress: bool) -> dict:
 
 
 def cmd_train_model(args) -> int:
+    from experiments.threads import pin_run
+
+    pin_run(1)  # one BLAS thread, as every run: the same bits on any machine with the same libraries
     folder = models_dir(args)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / SUMMARY_FILE
@@ -107,7 +110,9 @@ def cmd_train_model(args) -> int:
 def cmd_evaluate(args) -> int:
     from experiments.faces import evaluation
     from experiments.provenance import ROOT
+    from experiments.threads import pin_run
 
+    pin_run(1)
     path, rows = evaluation.evaluate(models_dir(args))
     print("\n".join(evaluation.summary(rows)))
     print(f"-> {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path} ({len(rows)} rows)")

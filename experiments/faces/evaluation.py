@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.provenance import ROOT, command_line, stamp
+from experiments.provenance import ROOT, command_line, numerics, stamp
 
 TABLE = "faces_recogniser"
 FARS = (0.001, 0.01, 0.05, 0.1)
@@ -115,7 +115,7 @@ def evaluate(folder: Path, fars=FARS, root: Path = ROOT) -> tuple[Path, list[dic
     rows = gate_rows(gate, probs) + embedder_rows(model, fars) + recogniser_rows(model, gate, fars)
     rows.append({"model": "classifier", "run_id": classifier["run_id"], "set": "orl_test", "measure": "accuracy",
                  "value": float(classifier["test_accuracy"])})
-    prov = {"quick": quick, "command": command_line(), **stamp()}
+    prov = {"quick": quick, "command": command_line(), **stamp(), **numerics()}
     rows = [{"model": r["model"], "run_id": r["run_id"], "set": r["set"], "measure": r["measure"],
              "far": r.get("far", np.nan), "value": r["value"], **prov} for r in rows]  # nan: a blank cell reads back so
     where = root / "out" if quick else root / "results"
