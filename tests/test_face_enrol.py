@@ -177,11 +177,15 @@ def test_registering_the_faces_commands_imports_no_heavy_library():
 def test_evaluate_measures_every_model_and_keeps_quick_numbers_out_of_results(models, tmp_path):
     """faces evaluate on quick models: one row per measure, each naming the model it measured, in out/ only
     (labelled quick); measuring the same models again replaces their rows and archives the old ones."""
+    import json
+
     import pandas as pd
 
     from experiments.faces import evaluation
 
-    path, rows = evaluation.evaluate(models, fars=(0.01, 0.1), root=tmp_path)
+    loaded = (commands.load_gate(models), commands.load_embedder(models),
+              json.loads((models / commands.CLASSIFIER_FILE).read_text()))
+    path, rows = evaluation.evaluate(*loaded, fars=(0.01, 0.1), root=tmp_path)
     assert path == tmp_path / "out" / "faces_recogniser-quick.csv" and not (tmp_path / "results").exists()
     assert (tmp_path / "out" / "faces_gate_roc-quick.png").stat().st_size > 0
     table = pd.read_csv(path)
@@ -196,6 +200,6 @@ def test_evaluate_measures_every_model_and_keeps_quick_numbers_out_of_results(mo
     assert sorted(held["far"]) == [0.01, 0.1] and (held["value"] == 40).all()
     thresholds = table[(table["model"] == "embedder") & (table["measure"] == "threshold")].sort_values("far")
     assert thresholds["value"].is_monotonic_decreasing  # a higher FAR never needs a higher threshold
-    evaluation.evaluate(models, fars=(0.01, 0.1), root=tmp_path)
+    evaluation.evaluate(*loaded, fars=(0.01, 0.1), root=tmp_path)
     assert len(pd.read_csv(path)) == len(rows)
     assert len(pd.read_csv(tmp_path / "out" / "archive" / "faces_recogniser-quick.csv")) == len(rows)

@@ -113,7 +113,9 @@ def cmd_evaluate(args) -> int:
     from experiments.threads import pin_run
 
     pin_run(1)
-    path, rows = evaluation.evaluate(models_dir(args))
+    folder = models_dir(args)
+    classifier = json.loads(need(folder / CLASSIFIER_FILE, "the ORL classifier").read_text())
+    path, rows = evaluation.evaluate(load_gate(folder), load_embedder(folder), classifier)
     print("\n".join(evaluation.summary(rows)))
     print(f"-> {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path} ({len(rows)} rows)")
     return 0

@@ -18,7 +18,6 @@ numbers go to out/faces_recogniser-quick.csv, labelled quick.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -103,13 +102,11 @@ def plot_roc(probs: dict, path: Path) -> None:
     tmp.replace(path)
 
 
-def evaluate(folder: Path, fars=FARS, root: Path = ROOT) -> tuple[Path, list[dict]]:
-    """Measure the models in `folder`; (the table written under root/results, or root/out if quick, its new rows)."""
-    from experiments.faces import commands
+def evaluate(gate, model, classifier: dict, fars=FARS, root: Path = ROOT) -> tuple[Path, list[dict]]:
+    """Measure a trained gate, embedder and classifier (classifier.json's contents); (the table written under
+    root/results, or root/out if any model is quick, its new rows)."""
     from experiments.provenance import append_rows_atomic
 
-    gate, model = commands.load_gate(folder), commands.load_embedder(folder)
-    classifier = json.loads(commands.need(folder / commands.CLASSIFIER_FILE, "the ORL classifier").read_text())
     quick = bool(gate.meta.get("quick") or model.meta.get("quick") or classifier.get("quick"))
     probs = gate_probabilities(gate)
     rows = gate_rows(gate, probs) + embedder_rows(model, fars) + recogniser_rows(model, gate, fars)
