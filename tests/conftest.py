@@ -95,3 +95,43 @@ def stop_after(monkeypatch):
                 raise Stopped(f"stopped after epoch {e}")
         monkeypatch.setattr(train, "save_checkpoint", save)
     return arm
+
+
+class Killed(Exception):
+    """A toy run killed on purpose at the start of an epoch."""
+
+
+class ToyEngine:
+    """The Engine interface at its smallest, for the training loop's tests: adds 1 to its weight each epoch and
+    records the epochs it trained; killed at the start of epoch `kill_at`; its loss is non-finite from epoch
+    `bad` on (as a diverging network's is)."""
+
+    name = "toy"
+    Killed = Killed
+
+    def __init__(self, kill_at: int = 0, bad: int | None = None, accuracy: float = 0.5):
+        import numpy as np
+
+        self.w, self.trained, self.kill_at, self.bad, self.acc = np.zeros(3), [], kill_at, bad, accuracy
+
+    def epoch(self, order, epoch):
+        if epoch == self.kill_at:
+            raise Killed(f"killed in epoch {epoch}")
+        self.trained.append(epoch)
+        self.w = self.w + 1.0
+        return float("inf") if self.bad is not None and epoch >= self.bad else 1.0 / epoch
+
+    def accuracy(self):
+        return self.acc
+
+    def snapshot(self):
+        return {"w": self.w.copy()}
+
+    def restore(self, snap):
+        self.w = snap["w"].copy()
+
+
+@pytest.fixture
+def toy_engine():
+    """The ToyEngine class (its exception as toy_engine.Killed)."""
+    return ToyEngine

@@ -433,39 +433,16 @@ def test_run_grid_on_two_dask_workers_gives_the_rows_of_one_process(reference_ru
     assert leftovers(tmp_path) == []
 
 
-class ToyEngine:
-    """An engine whose loss turns non-finite at epoch `bad` (as a diverging network's does)."""
-
-    name = "toy"
-
-    def __init__(self, bad: int):
-        self.bad, self.w, self.trained = bad, np.zeros(3), []
-
-    def epoch(self, order, epoch):
-        self.trained.append(epoch)
-        self.w = self.w + 1.0
-        return float("inf") if epoch >= self.bad else 1.0 / epoch
-
-    def accuracy(self):
-        return 0.25
-
-    def snapshot(self):
-        return {"w": self.w.copy()}
-
-    def restore(self, snap):
-        self.w = snap["w"].copy()
-
-
-def test_a_diverged_run_stops_and_stays_stopped_on_resume(tmp_path):
+def test_a_diverged_run_stops_and_stays_stopped_on_resume(tmp_path, toy_engine):
     kw = dict(run_id="toy", label="toy", epochs=5, batch_size=2, n_train=4, order_for=lambda e: np.arange(4),
               checkpoint=tmp_path / "toy.npz", curve_path=tmp_path / "toy.csv")
-    engine = ToyEngine(bad=2)
+    engine = toy_engine(bad=2, accuracy=0.25)
     result = train.train(engine, **kw)
     assert engine.trained == [1, 2]  # no epoch after the non-finite loss
     assert result["status"] == "diverged" and result["epochs_done"] == 2 and np.isnan(result["final_test_acc"])
     assert result["best_test_acc"] == 0.25 and result["engine"] == "toy"
     assert pd.read_csv(tmp_path / "toy.csv")["status"].tolist() == ["ok", "diverged"]
-    again = ToyEngine(bad=99)
+    again = toy_engine(bad=99, accuracy=0.25)
     assert train.train(again, **kw)["status"] == "diverged" and again.trained == []  # resumed: nothing to do
 
 

@@ -231,48 +231,19 @@ def test_the_data_command_and_a_run_accept_a_read_only_mnist_cache(tmp_path, mon
 # 5. A truncated checkpoint, a malformed output table ----------------------------------------------
 
 
-class Killed(Exception):
-    pass
-
-
-class ToyEngine:
-    """Adds 1 to its weight each epoch; records the epochs it trained; killed at the start of epoch `kill_at`."""
-
-    name = "toy"
-
-    def __init__(self, kill_at: int = 0):
-        self.w, self.trained, self.kill_at = np.zeros(3), [], kill_at
-
-    def epoch(self, order, epoch):
-        if epoch == self.kill_at:
-            raise Killed(f"killed in epoch {epoch}")
-        self.trained.append(epoch)
-        self.w = self.w + 1.0
-        return 1.0 / epoch
-
-    def accuracy(self):
-        return 0.5
-
-    def snapshot(self):
-        return {"w": self.w.copy()}
-
-    def restore(self, snap):
-        self.w = snap["w"].copy()
-
-
 def toy_train(tmp_path, engine, **kw):
     return train.train(engine, run_id="toy", label="toy/run", epochs=4, batch_size=1, n_train=2,
                        order_for=lambda e: np.arange(2), checkpoint=tmp_path / "ck" / "toy.npz", **kw)
 
 
-def test_a_truncated_checkpoint_is_set_aside_and_the_run_starts_from_epoch_0(tmp_path, capsys):
-    with pytest.raises(Killed):
-        toy_train(tmp_path, ToyEngine(kill_at=3))
+def test_a_truncated_checkpoint_is_set_aside_and_the_run_starts_from_epoch_0(tmp_path, capsys, toy_engine):
+    with pytest.raises(toy_engine.Killed):
+        toy_train(tmp_path, toy_engine(kill_at=3))
     path = tmp_path / "ck" / "toy.npz"
     half = path.read_bytes()[: path.stat().st_size // 2]
     path.write_bytes(half)
     capsys.readouterr()
-    engine = ToyEngine()
+    engine = toy_engine()
     result = toy_train(tmp_path, engine)
     assert engine.trained == [1, 2, 3, 4] and result["epochs_done"] == 4 and engine.w.tolist() == [4.0] * 3
     err = capsys.readouterr().err
@@ -281,7 +252,7 @@ def test_a_truncated_checkpoint_is_set_aside_and_the_run_starts_from_epoch_0(tmp
     assert "set aside as toy.npz.broken, training again from epoch 0" in err
     assert (tmp_path / "ck" / "toy.npz.broken").read_bytes() == half  # kept, not deleted
     path.write_bytes(b"")  # a second broken one does not overwrite the first
-    toy_train(tmp_path, ToyEngine())
+    toy_train(tmp_path, toy_engine())
     assert (tmp_path / "ck" / "toy.npz.broken-2").read_bytes() == b""
     assert (tmp_path / "ck" / "toy.npz.broken").read_bytes() == half
 
@@ -474,11 +445,11 @@ def test_a_file_of_a_folder_the_user_named_that_is_refused_is_said(tmp_path, cap
     assert err.count("\n") == 1 and err.startswith("  a.bin: failed from folder /mine: ") and "SHA-256 mismatch" in err
 
 
-def test_a_resumed_run_says_so_naming_its_checkpoint(tmp_path, capsys):
-    with pytest.raises(Killed):
-        toy_train(tmp_path, ToyEngine(kill_at=4))
+def test_a_resumed_run_says_so_naming_its_checkpoint(tmp_path, capsys, toy_engine):
+    with pytest.raises(toy_engine.Killed):
+        toy_train(tmp_path, toy_engine(kill_at=4))
     capsys.readouterr()
-    engine = ToyEngine()
+    engine = toy_engine()
     toy_train(tmp_path, engine)
     assert engine.trained == [4]
     checkpoint = tmp_path / "ck" / "toy.npz"
