@@ -69,17 +69,12 @@ MODELS = ("gate", "embedder", "classifier")
 
 def train_models(folder: Path, which, quick: bool, progress: bool) -> dict:
     """Train the models named in `which` into `folder`; {model: its numbers}."""
-    import numpy as np
-
-    from experiments.data import load
     from experiments.faces import embedder, gate
 
     out = {}
     if "gate" in which:
-        orl = load("orl", progress=True)
-        unseen = np.isin(orl.labels, embedder.people()["test"])  # the held-out people: no model sees them
         print(f"face gate -> {folder / gate.FILE}", flush=True)
-        g = gate.build(folder, orl.images[~unseen], orl.images[unseen], quick=quick, progress=progress)
+        g = gate.build(folder, *embedder.orl_faces_by_sight(), quick=quick, progress=progress)
         out["gate"] = {k: g[k] for k in ("run_id", "metrics", "counts", "train_seconds", "quick")}
     if "embedder" in which:
         print(f"face embedder -> {folder / embedder.FILE}", flush=True)

@@ -55,6 +55,15 @@ def people(fold: int = 0) -> dict[str, np.ndarray]:
     return {"train": np.sort(rest[~np.isin(rest, val)]), "validation": np.sort(val), "test": np.sort(test)}
 
 
+def orl_faces_by_sight() -> tuple[np.ndarray, np.ndarray]:
+    """(ORL's faces of the people a model may see, those of the test people no model sees), uint8."""
+    from experiments.data import load
+
+    orl = load("orl", progress=True)
+    unseen = np.isin(orl.labels, people()["test"])
+    return orl.images[~unseen], orl.images[unseen]
+
+
 def recipe(quick: bool) -> dict:
     """The run's settings: orl-faces' verify-cnn, or its quick smoke version (seconds)."""
     from experiments.config import get_experiment

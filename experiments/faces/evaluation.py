@@ -31,20 +31,12 @@ KEY = ["model", "run_id", "set", "measure", "far"]
 
 
 def gate_probabilities(gate) -> dict:
-    """{set: (P(face), labels)} of the gate on held-out CBCL and lfw_subset, and on the unseen ORL faces."""
-    from experiments.data import load
+    """{set: (P(face), labels)} of the gate on its held-out sets, rebuilt from its recorded settings."""
     from experiments.faces import embedder
     from experiments.faces import gate as gates
 
-    orl = load("orl", progress=True)
-    unseen = np.isin(orl.labels, embedder.people()["test"])
-    data = gates.gate_data(gate.meta["settings"], orl.images[~unseen], orl.images[unseen])
-
-    def prob(x):
-        return gates.face_probability(gate.model, gate.params, gate.state, x)
-
-    return {"cbcl_heldout": (prob(data.x_cbcl), data.y_cbcl), "lfw_subset": (prob(data.x_lfw), data.y_lfw),
-            "orl_unseen": (prob(data.x_orl_unseen), np.ones(len(data.x_orl_unseen), np.int64))}
+    data = gates.gate_data(gate.meta["settings"], *embedder.orl_faces_by_sight())
+    return gates.probabilities(gate.model, gate.params, gate.state, data)
 
 
 def gate_rows(gate, probs: dict) -> list[dict]:

@@ -216,13 +216,20 @@ def scores(p: np.ndarray, y: np.ndarray) -> dict:
             "n": len(y)}
 
 
+def probabilities(model, params, state, data: GateData) -> dict:
+    """{set: (P(face), labels)} on the held-out sets: CBCL's held-out part, lfw_subset, the unseen ORL faces."""
+    def prob(x):
+        return face_probability(model, params, state, x)
+
+    return {"cbcl_heldout": (prob(data.x_cbcl), data.y_cbcl), "lfw_subset": (prob(data.x_lfw), data.y_lfw),
+            "orl_unseen": (prob(data.x_orl_unseen), np.ones(len(data.x_orl_unseen), np.int64))}
+
+
 def evaluate(engine, data: GateData) -> dict:
     """{cbcl_heldout: scores, lfw_subset: scores, orl_unseen_passed: share of unseen ORL faces passed}."""
-    def prob(x):
-        return face_probability(engine.model, engine.params, engine.state, x)
-
-    return {"cbcl_heldout": scores(prob(data.x_cbcl), data.y_cbcl), "lfw_subset": scores(prob(data.x_lfw), data.y_lfw),
-            "orl_unseen_passed": float(np.mean(prob(data.x_orl_unseen) >= THRESHOLD))}
+    p = probabilities(engine.model, engine.params, engine.state, data)
+    return {"cbcl_heldout": scores(*p["cbcl_heldout"]), "lfw_subset": scores(*p["lfw_subset"]),
+            "orl_unseen_passed": float(np.mean(p["orl_unseen"][0] >= THRESHOLD))}
 
 
 def build(folder, orl_seen: np.ndarray, orl_unseen: np.ndarray, quick: bool = False, progress: bool = False) -> dict:
