@@ -189,7 +189,7 @@ def test_evaluate_measures_every_model_and_keeps_quick_numbers_out_of_results(mo
     assert path == tmp_path / "out" / "faces_recogniser-quick.csv" and not (tmp_path / "results").exists()
     assert (tmp_path / "out" / "faces_gate_roc-quick.png").stat().st_size > 0
     table = pd.read_csv(path)
-    assert table["quick"].all() and len(table) == len(rows)
+    assert table["quick"].all() and len(table) == len(rows) and (table["seed"] == 0).all()  # the models' seed
     assert set(table["model"]) == {"gate", "embedder", "recogniser", "classifier"}
     gate = table[table["model"] == "gate"].set_index(["set", "measure"])["value"]
     counts = commands.load_gate(models).meta["counts"]

@@ -58,7 +58,7 @@ def train_classifier(folder: Path, quick: bool, progress: bool) -> dict:
     cfg = kind.quick(cfg) if quick else cfg
     spec = RunSpec("orl-faces", "faces", modelfile.CLASSIFIER_VARIANT, 0, cfg)
     row = kind.execute(spec, Outputs(folder), progress=progress)[0]
-    info = {"run_id": spec.run_id, "config": cfg, "checkpoint": f"checkpoints/{spec.run_id}.npz",
+    info = {"run_id": spec.run_id, "seed": spec.seed, "config": cfg, "checkpoint": f"checkpoints/{spec.run_id}.npz",
             "test_accuracy": row["accuracy"], "quick": quick}
     (folder / CLASSIFIER_FILE).write_text(json.dumps(info, indent=1))
     return info

@@ -12,8 +12,8 @@ Rows (long form, one measure each; `far` blank where it does not apply):
   answered unknown; no face found;
 - classifier: the test accuracy of the ORL 40-people classifier that `identify` without a gallery uses.
 
-Each row records the run_id of the model it measures. A model trained with --quick is never a result: its
-numbers go to out/faces_recogniser-quick.csv, labelled quick.
+Each row records the run_id and seed of the model it measures (the recogniser's: the embedder's). A model
+trained with --quick is never a result: its numbers go to out/faces_recogniser-quick.csv, labelled quick.
 """
 
 from __future__ import annotations
@@ -39,28 +39,30 @@ def gate_probabilities(gate) -> dict:
     return gates.probabilities(gate.model, gate.params, gate.state, data)
 
 
+def row(model: str, run_id: str, seed: int, set_: str, measure: str, value, far=np.nan) -> dict:
+    """One measure of one model (far nan where it does not apply: a blank cell reads back so)."""
+    return {"model": model, "run_id": run_id, "seed": int(seed), "set": set_, "measure": measure, "far": far,
+            "value": float(value)}
+
+
 def gate_rows(gate, probs: dict) -> list[dict]:
     from experiments.faces.gate import scores
 
-    rows = []
+    rid, seed, rows = gate.meta["run_id"], gate.meta["settings"]["seed"], []
     for name, (p, y) in probs.items():
-        s = scores(p, y) if name != "orl_unseen" else {"faces_passed": float(np.mean(p >= gate.threshold)),
-                                                       "n": len(y)}
-        rows += [{"model": "gate", "run_id": gate.meta["run_id"], "set": name, "measure": k, "value": float(v)}
-                 for k, v in s.items()]
+        s = scores(p, y) if name != "orl_unseen" else {"faces_passed": np.mean(p >= gate.threshold), "n": len(y)}
+        rows += [row("gate", rid, seed, name, k, v) for k, v in s.items()]
     return rows
 
 
 def embedder_rows(model, fars) -> list[dict]:
-    rows = []
+    seed, rows = model.meta["seed"], []
     for far in fars:
         t = model.threshold(far)
-        tar = float(np.mean(model.genuine >= t))
-        rows += [{"model": "embedder", "run_id": model.id, "set": "validation_people", "measure": m, "far": far,
-                  "value": v} for m, v in (("threshold", t), ("tar", tar))]
-    return rows + [{"model": "embedder", "run_id": model.id, "set": "validation_people", "measure": m,
-                    "value": float(len(a))} for m, a in (("impostor_scores", model.impostor),
-                                                         ("genuine_scores", model.genuine))]
+        rows += [row("embedder", model.id, seed, "validation_people", "threshold", t, far),
+                 row("embedder", model.id, seed, "validation_people", "tar", np.mean(model.genuine >= t), far)]
+    return rows + [row("embedder", model.id, seed, "validation_people", m, len(a))
+                   for m, a in (("impostor_scores", model.impostor), ("genuine_scores", model.genuine))]
 
 
 def recogniser_rows(model, gate, fars) -> list[dict]:
@@ -68,8 +70,9 @@ def recogniser_rows(model, gate, fars) -> list[dict]:
 
     with tempfile.TemporaryDirectory() as tmp:
         measured = heldout.evaluate(model, gate, Path(tmp), fars=fars)
-    return [{"model": "recogniser", "run_id": f"{model.id}+{gate.meta['run_id']}", "set": "heldout_orl_people",
-             "measure": m, "far": far, "value": float(v)} for far, r in measured.items() for m, v in r.items()]
+    rid = f"{model.id}+{gate.meta['run_id']}"
+    return [row("recogniser", rid, model.meta["seed"], "heldout_orl_people", m, v, far)
+            for far, r in measured.items() for m, v in r.items()]
 
 
 def plot_roc(probs: dict, path: Path) -> None:
@@ -102,11 +105,10 @@ def evaluate(gate, model, classifier: dict, fars=FARS, root: Path = ROOT) -> tup
     quick = bool(gate.meta.get("quick") or model.meta.get("quick") or classifier.get("quick"))
     probs = gate_probabilities(gate)
     rows = gate_rows(gate, probs) + embedder_rows(model, fars) + recogniser_rows(model, gate, fars)
-    rows.append({"model": "classifier", "run_id": classifier["run_id"], "set": "orl_test", "measure": "accuracy",
-                 "value": float(classifier["test_accuracy"])})
+    rows.append(row("classifier", classifier["run_id"], classifier["seed"], "orl_test", "accuracy",
+                    classifier["test_accuracy"]))
     prov = {"quick": quick, "command": command_line(), **stamp(), **numerics()}
-    rows = [{"model": r["model"], "run_id": r["run_id"], "set": r["set"], "measure": r["measure"],
-             "far": r.get("far", np.nan), "value": r["value"], **prov} for r in rows]  # nan: a blank cell reads back so
+    rows = [{**r, **prov} for r in rows]
     where = root / "out" if quick else root / "results"
     where.mkdir(parents=True, exist_ok=True)
     path = where / (f"{TABLE}-quick.csv" if quick else f"{TABLE}.csv")
