@@ -169,6 +169,7 @@ def append_rows_atomic(rows: list, path: Path, key: list | None = None) -> pd.Da
                 archive_rows(old[again], path, f"superseded by a new row of the same {'/'.join(key)} "
                                                f"(commit {new['commit'].iloc[0] if 'commit' in new else 'unknown'})")
                 old = old[~again]
-            new = pd.concat([old, new], ignore_index=True)
+            if len(old):  # concatenating an empty table would turn the new integer columns to float
+                new = pd.concat([old, new], ignore_index=True)
         write_csv_atomic(new, path)
     return new

@@ -470,3 +470,13 @@ def test_reproduce_quick_of_an_experiment_writes_only_into_its_folder(results_un
     assert set(configs["verdict"]) <= {"agrees", "DISAGREES"} and "their verdicts do not count" in stdout
     assert set(runs["committed_run_id"]) <= set(pd.read_csv(RESULTS / f"{config.get_experiment(name).table}.csv",
                                                             usecols=["run_id"], low_memory=False)["run_id"])
+
+
+def test_replacing_every_row_keeps_integer_columns_integer(tmp_path):
+    """A re-run that replaces every row of a table (all archived) writes its own columns as they are: a seed of
+    0 stays 0, not 0.0 (concatenating the emptied old table used to turn new integer columns to float)."""
+    path = tmp_path / "t.csv"
+    provenance.append_rows_atomic([{"run_id": "a", "impl": "numpy", "acc": 0.5}], path, runner.KEY)
+    provenance.append_rows_atomic([{"run_id": "a", "impl": "numpy", "acc": 0.6, "seed": 0}], path, runner.KEY)
+    assert path.read_text().splitlines() == ["run_id,impl,acc,seed", "a,numpy,0.6,0"]
+    assert len(pd.read_csv(provenance.archive_path(path))) == 1
