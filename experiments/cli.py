@@ -68,7 +68,7 @@ def cmd_list(args) -> int:
 
     good, broken = scan()
     for name, e in good.items():
-        n_runs = sum(len(e.seeds_of(v)) for v in e.runs)
+        n_runs = sum(len(e.seeds_of(v)) * len(e.configs_of(v)) for v in e.runs)
         print(f"{name:14s} kind {e.kind.name}, {len(e.runs)} configuration(s), {n_runs} runs -> results/{e.table}.csv: "
               f"{e.description}")
         print(f"{'':14s} variants: {', '.join(e.runs)}")

@@ -2,13 +2,16 @@
 
 A file has a name, a description, a kind (mlp, cnn, faces: experiments/kinds.py), seeds, a [base]
 table (one complete run of that kind) and optionally [variants.NAME] tables that each override some
-keys of the base, with their own `seeds` if they need them. Unknown keys, wrong types and impossible
-values are rejected with a message naming the file, the table, the key and the value. One broken
-file never hides the others: scan() reports it beside the good ones.
+keys of the base, with their own `seeds` if they need them. An optional [cross] table lists values of
+settings that every variant runs at each of (e.g. `inner_fold = [0, 1, 2]`: inner cross-validation): a
+variant then stands for one run per combination and seed, each its own configuration and run_id. Unknown
+keys, wrong types and impossible values are rejected with a message naming the file, the table, the key and
+the value. One broken file never hides the others: scan() reports it beside the good ones.
 """
 
 from __future__ import annotations
 
+import itertools
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +20,7 @@ from experiments.kinds import Kind, kind_of
 from experiments.schema import ConfigError, at_least, check_keys, check_value, is_int, one_of, positive  # noqa: F401
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-TOP_KEYS = {"name", "description", "kind", "seeds", "base", "variants", "table", "report"}
+TOP_KEYS = {"name", "description", "kind", "seeds", "base", "variants", "table", "report", "cross"}
 # NumPy's generators take any seed >= 0 and torch.manual_seed up to 2**64 - 1, but every table stores the
 # seed as a 64-bit signed integer (pandas int64): a larger seed would train, then break every report
 MAX_SEED = 2**63 - 1
@@ -35,6 +38,12 @@ class Experiment:
     table: str = ""
     varied: tuple = ()  # the run keys some variant sets, in the kind's order: the columns of its reports
     report: str | None = None  # which of the kind's reports this experiment's runs get (None: only the table)
+    cross: dict = field(default_factory=dict)  # key -> the values every variant runs at ([cross])
+    crossed: dict = field(default_factory=dict)  # variant name -> its configurations over [cross] (where there is one)
+
+    def configs_of(self, variant: str) -> tuple:
+        """The configurations a variant runs: one per combination of the [cross] values, else its own."""
+        return self.crossed.get(variant, (self.runs[variant],))
 
     def seeds_of(self, variant: str) -> tuple:
         """The seeds a variant runs: its own `seeds` key if it has one, else the experiment's."""
@@ -42,7 +51,7 @@ class Experiment:
 
     def declares(self, variant: str, config: dict, seed: int) -> bool:
         """True when (config, seed) is a run this experiment itself declares (then it may go in results/)."""
-        return variant in self.runs and self.runs[variant] == config and seed in self.seeds_of(variant)
+        return variant in self.runs and config in self.configs_of(variant) and seed in self.seeds_of(variant)
 
 
 def seed_too_large(seeds) -> str | None:
@@ -113,6 +122,26 @@ def variant_runs(path: Path, raw: dict, kind) -> tuple[dict, dict, set]:
     return runs, variant_seeds, mentioned
 
 
+def cross_of(path: Path, raw: dict, kind, runs: dict, mentioned: set) -> tuple[dict, dict]:
+    """([cross] key -> values, variant -> its validated configurations, one per combination of the values)."""
+    cross = raw.get("cross", {})
+    if not isinstance(cross, dict):
+        raise ConfigError(f"{path}: [cross] must be a table of setting -> list of values")
+    for key, values in cross.items():
+        if key not in kind.run_keys:
+            raise ConfigError(f"{path} [cross]: unknown setting {key!r} of kind {kind.name!r}")
+        if not (isinstance(values, list) and values) or len({repr(v) for v in values}) != len(values):
+            raise ConfigError(f"{path} [cross]: {key} must be a non-empty list of distinct values, got {values!r}")
+        if key in mentioned or key in raw["base"]:
+            raise ConfigError(f"{path} [cross]: {key} is crossed, so [base] and the variants may not set it")
+    if not cross:
+        return {}, {}
+    combos = [dict(zip(cross, c)) for c in itertools.product(*cross.values())]
+    crossed = {name: tuple(kind.validate(f"{path} [variants.{name}] at {c}", {**cfg, **c}) for c in combos)
+               for name, cfg in runs.items()}
+    return cross, crossed
+
+
 def table_and_report(path: Path, raw: dict, kind) -> tuple[str, str | None]:
     table = raw.get("table", kind.table)
     if not isinstance(table, str) or not table.replace("_", "").replace("-", "").isalnum():
@@ -131,10 +160,12 @@ def load_experiment(path: Path) -> Experiment:
     kind = top_level(path, raw)
     seeds = check_seeds(f"{path}", raw["seeds"])
     runs, variant_seeds, mentioned = variant_runs(path, raw, kind)
+    cross, crossed = cross_of(path, raw, kind, runs, mentioned)
     table, report = table_and_report(path, raw, kind)
     return Experiment(name=raw["name"], description=raw["description"], kind=kind, seeds=seeds, runs=runs,
                       path=path, variant_seeds=variant_seeds, table=table,
-                      varied=tuple(k for k in kind.run_keys if k in mentioned), report=report)
+                      varied=tuple(k for k in kind.run_keys if k in mentioned), report=report, cross=cross,
+                      crossed=crossed)
 
 
 def scan(folder: Path | None = None) -> tuple[dict, dict]:

@@ -32,6 +32,7 @@ class RunSpec:
     variant: str
     seed: int
     config: dict
+    crossed: str = ""  # the [cross] values of this run ("inner_fold=1"), where the experiment crosses some
 
     @property
     def run_id(self) -> str:
@@ -39,7 +40,7 @@ class RunSpec:
 
     @property
     def label(self) -> str:
-        return f"{self.experiment}/{self.variant}/seed{self.seed}"
+        return f"{self.experiment}/{self.variant}{'@' + self.crossed if self.crossed else ''}/seed{self.seed}"
 
 
 def run_id(kind: str, seed: int, config: dict) -> str:
@@ -56,6 +57,17 @@ def config_id(kind: str, config: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def check_cli_seeds(seeds) -> None:
+    """The command line's --seeds: non-negative, storable, distinct."""
+    bad = [s for s in seeds if not (isinstance(s, int) and s >= 0)]
+    if bad or not seeds:
+        raise ConfigError(f"--seeds must be non-negative integers, got {list(seeds)}")
+    if seed_too_large(seeds):
+        raise ConfigError(f"--seeds: {seed_too_large(seeds)}")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--seeds must not repeat, got {list(seeds)}")
+
+
 def plan(exp: Experiment, *, seeds=None, variants=None, overrides: dict | None = None,
          quick: bool = False) -> list[RunSpec]:
     """Every RunSpec of the grid. `seeds` (the command line's) replaces every variant's own seeds;
@@ -67,28 +79,24 @@ def plan(exp: Experiment, *, seeds=None, variants=None, overrides: dict | None =
         if v not in exp.runs:
             raise ConfigError(f"--variants: experiment {exp.name!r} has no variant {v!r}; it has {', '.join(exp.runs)}")
     if seeds is not None:
-        bad = [s for s in seeds if not (isinstance(s, int) and s >= 0)]
-        if bad or not seeds:
-            raise ConfigError(f"--seeds must be non-negative integers, got {list(seeds)}")
-        if seed_too_large(seeds):
-            raise ConfigError(f"--seeds: {seed_too_large(seeds)}")
-        if len(set(seeds)) != len(seeds):
-            raise ConfigError(f"--seeds must not repeat, got {list(seeds)}")
-    configs = {v: kind.validate(f"{exp.name} [{v}] with {overrides}", {**exp.runs[v], **overrides})
-               if overrides else exp.runs[v] for v in names}
+        check_cli_seeds(seeds)
+    configs = {v: tuple(kind.validate(f"{exp.name} [{v}] with {overrides}", {**c, **overrides})
+                        for c in exp.configs_of(v)) if overrides else exp.configs_of(v) for v in names}
     if quick:
-        configs = {v: kind.quick(c) for v, c in configs.items()}
+        configs = {v: tuple(kind.quick(c) for c in cs) for v, cs in configs.items()}
     seeds_of = {v: tuple(exp.seeds_of(v) if seeds is None else seeds) for v in names}
     # seed-major: every configuration's first seed finishes before any second seed (a screening)
     specs, seen = [], {}
     for r in range(max(len(s) for s in seeds_of.values())):
         for v in names:
             if r < len(seeds_of[v]):
-                s = RunSpec(exp.name, kind.name, v, seeds_of[v][r], configs[v])
-                if s.run_id in seen:
-                    raise ConfigError(f"{exp.path}: variants {seen[s.run_id]!r} and {v!r} are the same run")
-                seen[s.run_id] = v
-                specs.append(s)
+                for c in configs[v]:
+                    at = ",".join(f"{k}={c[k]}" for k in exp.cross)
+                    s = RunSpec(exp.name, kind.name, v, seeds_of[v][r], c, at)
+                    if s.run_id in seen:
+                        raise ConfigError(f"{exp.path}: variants {seen[s.run_id]!r} and {v!r} are the same run")
+                    seen[s.run_id] = v
+                    specs.append(s)
     return specs
 
 

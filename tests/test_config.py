@@ -258,3 +258,30 @@ def test_the_kind_is_validated(tmp_path):
                                        ("[-2]", "non-negative")])
 def test_bad_variant_seeds(tmp_path, seeds, why):
     rejected(tmp_path, toml(variants=f"[variants.more]\nlr = 1\nseeds = {seeds}\n"), r"\[variants\.more\]", why)
+
+
+def test_cross_runs_every_variant_at_each_value_and_keeps_each_a_run_of_its_own(tmp_path):
+    variants = '[variants.deep]\nlayers = [784, 64, 10]\n\n[cross]\nbatch_size = [1, 8]\n'
+    text = toml({"batch_size": None}, variants=variants)
+    exp = load_experiment(write(tmp_path, text))
+    assert exp.cross == {"batch_size": [1, 8]} and [c["batch_size"] for c in exp.configs_of("deep")] == [1, 8]
+    specs = plan(exp)
+    assert len(specs) == 2 * 2 * 3 and len({s.run_id for s in specs}) == 12
+    assert [s.label for s in specs[:2]] == ["t/base@batch_size=1/seed0", "t/base@batch_size=8/seed0"]
+    assert all(exp.declares(s.variant, s.config, s.seed) for s in specs)
+    assert not exp.declares("base", {**exp.runs["base"], "batch_size": 2}, 0)
+    assert all(s.config["epochs"] == 2 for s in plan(exp, overrides={"epochs": 2}))
+
+
+@pytest.mark.parametrize("cross, patterns", [
+    ("[cross]\nwidth = [1, 2]\n", [r"\[cross\]", "unknown setting 'width'"]),
+    ("[cross]\nbatch_size = []\n", [r"\[cross\]", "non-empty list of distinct values, got \\[\\]"]),
+    ("[cross]\nbatch_size = [2, 2]\n", ["distinct values"]),
+    ("[cross]\nepochs = [10]\n", ["epochs is crossed, so \\[base\\] and the variants may not set it"]),
+    ("[cross]\nbatch_size = [0]\n", [r"\[variants.base\] at \{'batch_size': 0\}", "batch_size"]),
+    ("cross = 3\n", [r"\[cross\] must be a table"]),
+])
+def test_a_bad_cross_is_rejected(tmp_path, cross, patterns):
+    top = cross.startswith("cross =")  # a plain key goes above [base]
+    rejected(tmp_path, toml({"batch_size": None}, extra_top=cross if top else "", variants="" if top else cross),
+             *patterns)

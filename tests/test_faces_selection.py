@@ -25,8 +25,13 @@ def test_identification_validation_is_carved_from_the_training_images(split, see
     assert set(val).isdisjoint(test) and set(fit).isdisjoint(test) and set(fit).isdisjoint(val)
     assert set(fit) | set(val) == set(train)
     assert np.all(np.bincount(LABELS[val]) == 1) and np.all(np.bincount(LABELS[fit]) == k - 1)
-    # the rule: each person's last training image in the split's order validates
+    # the rule: each person's last training image in the split's order validates; inner fold i: the (i+1)-th last
     assert list(val) == [train[LABELS[train] == p][-1] for p in range(40)]
+    inner = [splits.identification_validation(train, LABELS, i)[1] for i in range(k)]
+    assert all(list(v) == [train[LABELS[train] == p][-1 - i] for p in range(40)] for i, v in enumerate(inner))
+    assert sorted(np.concatenate(inner)) == sorted(train)  # k inner folds: every training image validates once
+    with pytest.raises(ValueError, match=f"inner fold {k} asked"):
+        splits.identification_validation(train, LABELS, k)
     with pytest.raises(ValueError, match="at least 2"):
         splits.identification_validation(splits.first_k(train, LABELS, 1), LABELS)
 
@@ -42,6 +47,13 @@ def test_verification_validation_people_come_from_the_training_people():
         assert people == set(splits.people_folds(40, 5)[(fold + 1) % 5])
         validated += sorted(people)
     assert sorted(validated) == list(range(40))  # each person validates exactly one fold
+    for fold in range(5):  # inner folds 0..3: each of the fold's 32 training people validates in exactly one
+        train, test = splits.verification(LABELS, fold)
+        inner = [splits.verification_validation(LABELS, fold, inner=i)[1] for i in range(4)]
+        assert sorted(np.concatenate(inner)) == sorted(train)
+        assert all(set(LABELS[v]) == set(splits.people_folds(40, 5)[(fold + 1 + i) % 5]) for i, v in enumerate(inner))
+    with pytest.raises(ValueError, match="inner fold must be in 0..3"):
+        splits.validation_people(40, 0, 5, inner=4)
 
 
 def test_gallery_takes_each_persons_first_images_in_array_order():
@@ -68,6 +80,14 @@ def test_a_runs_protocol_picks_its_indices_and_the_kind_refuses_what_cannot_be()
         kind.validate("t", {"openset": True})
     with pytest.raises(ConfigError, match="protocol"):
         kind.validate("t", {"protocol": "train"})
+    assert len(kind.identification_indices(kind.validate("t", {"protocol": "validation", "inner_fold": 4}), LABELS,
+                                           4)[1]) == 40
+    with pytest.raises(ConfigError, match="inner_fold 1 chooses a validation part, but protocol is 'test'"):
+        kind.validate("t", {"inner_fold": 1})
+    with pytest.raises(ConfigError, match="inner_fold must be in 0..4 for task 'identify'"):
+        kind.validate("t", {"protocol": "validation", "inner_fold": 5})
+    with pytest.raises(ConfigError, match="inner_fold must be in 0..3 for task 'verify'"):
+        kind.validate("t", {"task": "verify", "protocol": "validation", "inner_fold": 4})
 
 
 def test_the_new_settings_leave_every_recorded_run_id_as_it_was():
@@ -114,14 +134,20 @@ def test_the_choice_is_the_best_score_and_a_tie_goes_to_the_first():
 
 
 def fake_selection_rows(exp) -> pd.DataFrame:
-    """Validation scores by hand: identify-cnn: split 0 ties (base wins), split 1 goes to lr 0.1."""
+    """Validation scores by hand, one row per inner fold: identify-cnn: split 0 ties (base wins); split 1 goes to
+    lr 0.1 on its mean (0.975 against 0.95) though base wins the first inner fold."""
+    from experiments.runner import run_id
+
+    inner = {("base", 1): [0.95, 0.95, 0.95], ("identify-cnn-lr0_1", 1): [0.925, 1.0, 1.0]}
     rows = []
-    for v, cfg in exp.runs.items():
+    for v in exp.runs:
         for seed in exp.seeds_of(v)[:2]:
-            score = {("base", 1): 0.95, ("identify-cnn-lr0_1", 1): 0.975}.get((v, seed), 0.9)
-            rows.append({"variant": v, "seed": seed, "task": cfg["task"], "accuracy": score,
-                         "eer": 0.1 - 0.01 * (v == "verify-cosface-s30-m0_35"), "run_id": f"{v}{seed}",
-                         "commit": "c", "numpy_version": "n", "torch_version": "t"})
+            for i, cfg in enumerate(exp.configs_of(v)):
+                rows.append({"variant": v, "seed": seed, "task": cfg["task"], "inner_fold": cfg["inner_fold"],
+                             "accuracy": inner.get((v, seed), [0.9] * 3)[i],
+                             "eer": 0.1 - 0.01 * (v == "verify-cosface-s30-m0_35"),
+                             "run_id": run_id("faces", seed, cfg), "commit": "c", "numpy_version": "n",
+                             "torch_version": "t"})
     return pd.DataFrame(rows)
 
 
@@ -131,6 +157,14 @@ def test_selection_table_and_the_final_variants_it_implies():
     won = table[table["chosen"].astype(bool)].set_index(["group", "seed"])["candidate"]
     assert won[("identify-cnn", "0")] == "base" and won[("identify-cnn", "1")] == "identify-cnn-lr0_1"
     assert won[("verify-cnn", "0")] == won[("verify-cnn", "1")] == "verify-cosface-s30-m0_35"
+    assert exp.cross == {"inner_fold": [0, 1, 2]} and set(table.loc[table["seed"] != "mean", "inner_folds"]) == {3}
+    lr = table[(table["candidate"] == "identify-cnn-lr0_1") & (table["seed"] == "1")].iloc[0]
+    assert lr["inner_scores"] == "0.925;1;1" and lr["validation_score"] == pytest.approx(0.975)
+    # a seed with one inner fold missing for one candidate is not chosen for
+    rows = fake_selection_rows(exp)
+    gone = selection.candidate_scores(exp, rows, "base", 1, "accuracy")[2][0]
+    partial = selection.selection_table(exp, rows[rows["run_id"] != gone], "x.csv")
+    assert set(partial.loc[(partial["group"] == "identify-cnn") & (partial["seed"] != "mean"), "seed"]) == {"0"}
     means = table[table["seed"] == "mean"].set_index("candidate")
     assert means.loc["identify-cnn-lr0_1", "validation_score"] == pytest.approx((0.9 + 0.975) / 2)
     assert means.loc["base", "times_chosen"] == 1 and bool(means.loc["identify-cnn-lr0_1", "best_mean"])

@@ -94,8 +94,11 @@ RUN_KEYS = {
              "(experiments/engines/fast, proven against it in tests/test_fast_cnn.py)", one_of(("reference", "fast"))),
     # nested model selection (experiments/faces/selection.py) and open-set identification
     "protocol": (str, "test: train on the training part, score on the test part; validation: score on validation "
-                 "data carved out of the training part (identify: each person's last of its k training images; "
-                 "verify: the next fold's test people), the test part untouched", one_of(splits.PROTOCOLS)),
+                 "data carved out of the training part (identify: one of each person's k training images; "
+                 "verify: the test people of another fold), the test part untouched", one_of(splits.PROTOCOLS)),
+    "inner_fold": (int, "protocol validation: which validation part (inner cross-validation): identify: each "
+                   "person's (inner_fold + 1)-th last training image validates; verify: fold (fold + 1 + inner_fold) "
+                   "mod folds's test people validate", at_least(0)),
     "selected_by": (str, "the selection a final run's settings come from (experiment:group:candidate); empty: none",
                     lambda v: None),
     "openset": (bool, "verify: also identify open-set probes against a gallery of the training people (each "
@@ -113,14 +116,14 @@ DEFAULTS = {
     "arcface_scale": 30.0, "arcface_margin": 0.5, "arcface_easy_margin": False,  # ArcMarginProduct's defaults
     "triplet_margin": 0.2, "images_per_person": 0,  # FaceNet's margin on squared unit-embedding distances
     "path": "reference",
-    "protocol": "test", "selected_by": "", "openset": False, "openset_train": "all",
+    "protocol": "test", "inner_fold": 0, "selected_by": "", "openset": False, "openset_train": "all",
 }
 # the settings of one head only (key -> its head)
 HEAD_KEYS = {"cosface_scale": "cosface", "cosface_margin": "cosface", "arcface_scale": "arcface",
              "arcface_margin": "arcface", "arcface_easy_margin": "arcface", "triplet_margin": "triplet"}
 # settings added after runs were recorded -> the value those runs had (left out of their identity)
-FROZEN = {"head": "softmax", "images_per_person": 0, "path": "reference", "protocol": "test", "selected_by": "",
-          "openset": False, "openset_train": "all"}
+FROZEN = {"head": "softmax", "images_per_person": 0, "path": "reference", "protocol": "test", "inner_fold": 0,
+          "selected_by": "", "openset": False, "openset_train": "all"}
 QUICK = {"epochs": 2, "quick": True}
 QUICK_PEOPLE = 10
 
@@ -137,11 +140,24 @@ def check(where: str, out: dict) -> None:
     if out["protocol"] == "validation" and (out["task"] == "twin" or (out["task"] == "identify" and out["k"] < 2)):
         raise ConfigError(f"{where}: protocol validation needs task identify with k >= 2 (one image validates) or "
                           f"task verify, got task {out['task']!r}, k = {out['k']}")
+    check_inner_fold(where, out)
     if out["openset_train"] != "all" and not out["openset"]:
         raise ConfigError(f"{where}: openset_train {out['openset_train']!r} needs openset = true")
     if out["openset"] and out["task"] != "verify":
         raise ConfigError(f"{where}: openset identifies the unseen people of task verify, got task {out['task']!r}")
     check_head(where, out)
+
+
+def check_inner_fold(where: str, out: dict) -> None:
+    """An inner fold is a validation part: identify has k of them (one per training image of a person), verify
+    folds - 1 (the other folds' people); a test run has none."""
+    i = out["inner_fold"]
+    if i and out["protocol"] != "validation":
+        raise ConfigError(f"{where}: inner_fold {i} chooses a validation part, but protocol is {out['protocol']!r}")
+    n = out["k"] if out["task"] == "identify" else out["folds"] - 1
+    if out["protocol"] == "validation" and i >= n:
+        raise ConfigError(f"{where}: inner_fold must be in 0..{n - 1} for task {out['task']!r} (k = {out['k']}, "
+                          f"folds = {out['folds']}), got {i}")
 
 
 def check_head(where: str, out: dict) -> None:
@@ -256,13 +272,15 @@ def identification_indices(cfg: dict, y: np.ndarray, seed: int) -> tuple[np.ndar
     """(train, test) of the run's protocol: under "validation", (train, validation) out of the k training images."""
     train, test = splits.identification(y, cfg["split"], seed)
     train = splits.first_k(train, y, cfg["k"])
-    return splits.identification_validation(train, y) if cfg.get("protocol") == "validation" else (train, test)
+    if cfg.get("protocol") == "validation":
+        return splits.identification_validation(train, y, cfg.get("inner_fold", 0))
+    return train, test
 
 
 def verification_indices(cfg: dict, y: np.ndarray, fold: int) -> tuple[np.ndarray, np.ndarray]:
     """(train, test) people's images of the fold; under "validation", (train, validation) out of its training people."""
     if cfg.get("protocol") == "validation":
-        return splits.verification_validation(y, fold, cfg["folds"])
+        return splits.verification_validation(y, fold, cfg["folds"], inner=cfg.get("inner_fold", 0))
     return splits.verification(y, fold, cfg["folds"])
 
 

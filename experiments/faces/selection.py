@@ -2,12 +2,15 @@
 
 The selection experiment (experiments/configs/orl-selection.toml) runs every candidate with protocol
 "validation": trained on the training part of a split (identification) or fold (verification), scored on
-validation data carved out of that training part. Candidates are grouped by task and method (group
+validation data carved out of that training part, on each inner fold the configuration's [cross] lists
+(inner cross-validation: identify, each person's 1st, 2nd, ... last training image validates in turn; verify,
+the test people of the next, second next, ... fold). Candidates are grouped by task and method (group
 "identify-cnn", "verify-cnn", ...). The rule, per group and per split or fold (seed): the candidate with the
-highest validation accuracy (identify) or the lowest validation EER (verify) is chosen; a tie goes to the
-candidate declared first in the configuration (the simplest). Each split or fold is chosen for on its own
-validation data: the images of one split's validation are test images of other splits (and a fold's
-validation people are another fold's test people), so a choice pooled over splits would have seen test data.
+highest mean validation accuracy (identify) or the lowest mean validation EER (verify) over the inner folds is
+chosen; a tie goes to the candidate declared first in the configuration (the simplest). Each split or fold is
+chosen for on its own validation data: the images of one split's validation are test images of other splits
+(and a fold's validation people are another fold's test people), so a choice pooled over splits would have seen
+test data.
 
 The final run of a split or fold is the chosen candidate with protocol "test" and selected_by
 "EXPERIMENT:GROUP:CANDIDATE", declared in orl-faces.toml as variant "nested-CANDIDATE" (the base candidate:
@@ -69,22 +72,38 @@ def runs_table(exp, out) -> pd.DataFrame:
     return rows
 
 
+def candidate_scores(exp, rows: pd.DataFrame, candidate: str, seed: int, metric: str) -> list | None:
+    """The validation scores of a candidate on a split or fold, one per inner fold (its configurations over
+    [cross]), found by run_id; None until every one has run."""
+    from experiments.runner import run_id
+
+    by_id = rows.drop_duplicates("run_id").set_index("run_id")
+    quick = "quick" in rows and len(rows) and rows["quick"].astype(bool).all()  # a smoke selection's runs
+    ids = [run_id(exp.kind.name, seed, exp.kind.quick(c) if quick else c) for c in exp.configs_of(candidate)]
+    return None if not set(ids) <= set(by_id.index) else [(i, float(by_id.loc[i, metric])) for i in ids]
+
+
 def selection_table(exp, rows: pd.DataFrame, source: str) -> pd.DataFrame:
-    """One row per (group, seed, candidate) with the choice, then per (group, candidate) the means."""
+    """One row per (group, seed, candidate) with its mean validation score over the inner folds and the
+    choice, then per (group, candidate) the means over seeds."""
     table = []
+    rows = rows.astype({"run_id": str})
     for group, names in candidates(exp).items():
         metric, best = SCORE[exp.runs[names[0]]["task"]]
-        mine = rows[rows["variant"].isin(names)]
-        for seed in sorted(mine["seed"].unique()):
-            at = mine[mine["seed"] == seed].set_index("variant")
-            if not set(names) <= set(at.index):
-                continue  # a seed is chosen for only once every candidate has run on it
-            winner = choose(at[metric].to_dict(), names, best == "max")
+        for seed in sorted(set().union(*(exp.seeds_of(c) for c in names))):
+            scores = {c: candidate_scores(exp, rows, c, seed, metric) for c in names if seed in exp.seeds_of(c)}
+            if len(scores) < len(names) or any(v is None for v in scores.values()):
+                continue  # a seed is chosen for only once every candidate has run on it, on every inner fold
+            mean = {c: float(np.mean([v for _, v in scores[c]])) for c in names}
+            winner = choose(mean, names, best == "max")
+            commit_of = rows.drop_duplicates("run_id").set_index("run_id")["commit"]
             for c in names:
                 table.append({"group": group, "seed": str(seed), "candidate": c, "metric": metric,
-                              "validation_score": at.loc[c, metric], "chosen": c == winner,
+                              "validation_score": mean[c], "inner_folds": len(scores[c]),
+                              "inner_scores": ";".join(f"{v:.6g}" for _, v in scores[c]), "chosen": c == winner,
                               "selected_by": selected_by(exp, group, c) if c == winner else "",
-                              "run_id": at.loc[c, "run_id"], "commit": at.loc[c, "commit"]})
+                              "run_id": ";".join(i for i, _ in scores[c]),
+                              "commit": ";".join(sorted({str(commit_of[i]) for i, _ in scores[c]}))})
     if not table:
         return pd.DataFrame()
     table = pd.DataFrame(table)
@@ -98,7 +117,7 @@ def selection_table(exp, rows: pd.DataFrame, source: str) -> pd.DataFrame:
     means["best_mean"] = np.where(means["metric"] == "eer", means["validation_score"] == best.transform("min"),
                                   means["validation_score"] == best.transform("max"))
     table = pd.concat([table, means], ignore_index=True)
-    table[["times_chosen", "seeds"]] = table[["times_chosen", "seeds"]].astype("Int64")  # empty on the seed rows
+    table[["times_chosen", "seeds", "inner_folds"]] = table[["times_chosen", "seeds", "inner_folds"]].astype("Int64")
     settings = {c: {k: exp.runs[c].get(k, "") for k in exp.varied} for c in exp.runs}
     table = table.assign(**{k: [settings[c][k] for c in table["candidate"]] for k in exp.varied})
     return table.assign(**of_runs(rows, source))

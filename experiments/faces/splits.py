@@ -70,11 +70,12 @@ def verification(labels: np.ndarray, fold: int, folds: int = 5, seed: int = 0) -
 PROTOCOLS = ("test", "validation")
 
 
-def identification_validation(train: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(train, validation) out of a split's training indices: each person's last training image (in the
-    order `train` lists them: the split's permutation for "random") validates, the others train.
+def identification_validation(train: np.ndarray, labels: np.ndarray, inner: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) out of a split's training indices: each person's (inner + 1)-th last training image
+    (in the order `train` lists them: the split's permutation for "random") validates, the others train.
 
-    With the 5/5 splits: 4 images per person train, 1 validates (40 validation images per split).
+    With the 5/5 splits: 4 images per person train, 1 validates (40 validation images per split); inner
+    0..4 are the 5 inner folds, inner 0 (the last image) the first.
     """
     labels = np.asarray(labels)
     fit, val = [], []
@@ -82,27 +83,33 @@ def identification_validation(train: np.ndarray, labels: np.ndarray) -> tuple[np
         mine = train[labels[train] == p]
         if len(mine) < 2:
             raise ValueError(f"person {p} has {len(mine)} training image(s); validation needs at least 2")
-        fit.append(mine[:-1])
-        val.append(mine[-1:])
+        if not 0 <= inner < len(mine):
+            raise ValueError(f"inner fold {inner} asked, but person {p} has {len(mine)} training images")
+        at = len(mine) - 1 - inner
+        fit.append(np.delete(mine, at))
+        val.append(mine[at:at + 1])
     return np.concatenate(fit), np.concatenate(val)
 
 
-def validation_people(n_people: int, fold: int, folds: int = 5, seed: int = 0) -> np.ndarray:
-    """The validation people of a verification fold: the test people of the next fold, (fold + 1) mod folds.
+def validation_people(n_people: int, fold: int, folds: int = 5, seed: int = 0, inner: int = 0) -> np.ndarray:
+    """The validation people of a verification fold: the test people of fold (fold + 1 + inner) mod folds.
 
-    They are among the fold's training people (folds are disjoint), as many as its test people, and each
-    person validates exactly one fold.
+    They are among the fold's training people (folds are disjoint), as many as its test people; inner
+    0..folds-2 are the inner folds (each training person validates in exactly one), and with inner 0 each
+    person validates exactly one outer fold.
     """
-    return people_folds(n_people, folds, seed)[(fold + 1) % folds]
+    if not 0 <= inner < folds - 1:
+        raise ValueError(f"inner fold must be in 0..{folds - 2} with {folds} folds, got {inner}")
+    return people_folds(n_people, folds, seed)[(fold + 1 + inner) % folds]
 
 
-def verification_validation(labels: np.ndarray, fold: int, folds: int = 5,
-                            seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def verification_validation(labels: np.ndarray, fold: int, folds: int = 5, seed: int = 0,
+                            inner: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(train, validation) image indices inside a verification fold's training people: the validation
     people's images (validation_people) never train; the fold's test people are in neither part."""
     labels = np.asarray(labels)
     train, _ = verification(labels, fold, folds, seed)
-    is_val = np.isin(labels[train], validation_people(int(labels.max()) + 1, fold, folds, seed))
+    is_val = np.isin(labels[train], validation_people(int(labels.max()) + 1, fold, folds, seed, inner))
     return train[~is_val], train[is_val]
 
 
