@@ -3,8 +3,9 @@
 A file has a name, a description, a kind (mlp, cnn, faces: experiments/kinds.py), seeds, a [base]
 table (one complete run of that kind) and optionally [variants.NAME] tables that each override some
 keys of the base, with their own `seeds` if they need them. An optional [cross] table lists values of
-settings that every variant runs at each of (e.g. `inner_fold = [0, 1, 2]`: inner cross-validation): a
-variant then stands for one run per combination and seed, each its own configuration and run_id. Unknown
+settings that every variant runs at each of (e.g. `inner_fold = [0, 1, 2]`: inner cross-validation); a
+variant's own `cross = {...}` replaces it for that variant ({} for none). A variant then stands for one run
+per combination and seed, each its own configuration and run_id. Unknown
 keys, wrong types and impossible values are rejected with a message naming the file, the table, the key and
 the value. One broken file never hides the others: scan() reports it beside the good ones.
 """
@@ -39,11 +40,15 @@ class Experiment:
     varied: tuple = ()  # the run keys some variant sets, in the kind's order: the columns of its reports
     report: str | None = None  # which of the kind's reports this experiment's runs get (None: only the table)
     cross: dict = field(default_factory=dict)  # key -> the values every variant runs at ([cross])
-    crossed: dict = field(default_factory=dict)  # variant name -> its configurations over [cross] (where there is one)
+    crossed: dict = field(default_factory=dict)  # variant -> (("key=value", configuration), ...) where it is crossed
 
     def configs_of(self, variant: str) -> tuple:
-        """The configurations a variant runs: one per combination of the [cross] values, else its own."""
-        return self.crossed.get(variant, (self.runs[variant],))
+        """The configurations a variant runs: one per combination of its cross values, else its own."""
+        return tuple(c for _, c in self.crossed_of(variant))
+
+    def crossed_of(self, variant: str) -> tuple:
+        """((its cross values as "key=value,...", configuration), ...); ("", its configuration) when not crossed."""
+        return self.crossed.get(variant, (("", self.runs[variant]),))
 
     def seeds_of(self, variant: str) -> tuple:
         """The seeds a variant runs: its own `seeds` key if it has one, else the experiment's."""
@@ -102,10 +107,11 @@ def top_level(path: Path, raw: dict):
     return kind
 
 
-def variant_runs(path: Path, raw: dict, kind) -> tuple[dict, dict, set]:
-    """(name -> validated settings of base and every variant, variant -> its seeds, keys the variants set)."""
+def variant_runs(path: Path, raw: dict, kind) -> tuple[dict, dict, set, dict]:
+    """(name -> validated settings of base and every variant, variant -> its seeds, keys the variants set,
+    variant -> its own cross table)."""
     runs = {"base": kind.validate(f"{path} [base]", raw["base"])}
-    variant_seeds, mentioned = {}, set()
+    variant_seeds, mentioned, own = {}, set(), {}
     variants = raw.get("variants", {})
     if not isinstance(variants, dict):
         raise ConfigError(f"{path}: [variants] must be a table of tables")
@@ -117,28 +123,39 @@ def variant_runs(path: Path, raw: dict, kind) -> tuple[dict, dict, set]:
         override = dict(override)
         if "seeds" in override:
             variant_seeds[name] = check_seeds(f"{path} [variants.{name}]", override.pop("seeds"))
+        if "cross" in override:
+            own[name] = override.pop("cross")
         mentioned |= set(override)
         runs[name] = kind.validate(f"{path} [variants.{name}]", {**raw["base"], **override})
-    return runs, variant_seeds, mentioned
+    return runs, variant_seeds, mentioned, own
 
 
-def cross_of(path: Path, raw: dict, kind, runs: dict, mentioned: set) -> tuple[dict, dict]:
-    """([cross] key -> values, variant -> its validated configurations, one per combination of the values)."""
-    cross = raw.get("cross", {})
+def check_cross(where: str, cross, kind, fixed: set) -> dict:
+    """A cross table: known settings, each a non-empty list of distinct values, none set in `fixed`."""
     if not isinstance(cross, dict):
-        raise ConfigError(f"{path}: [cross] must be a table of setting -> list of values")
+        raise ConfigError(f"{where}: cross must be a table of setting -> list of values, got {cross!r}")
     for key, values in cross.items():
         if key not in kind.run_keys:
-            raise ConfigError(f"{path} [cross]: unknown setting {key!r} of kind {kind.name!r}")
+            raise ConfigError(f"{where}: unknown setting {key!r} of kind {kind.name!r}")
         if not (isinstance(values, list) and values) or len({repr(v) for v in values}) != len(values):
-            raise ConfigError(f"{path} [cross]: {key} must be a non-empty list of distinct values, got {values!r}")
-        if key in mentioned or key in raw["base"]:
-            raise ConfigError(f"{path} [cross]: {key} is crossed, so [base] and the variants may not set it")
-    if not cross:
-        return {}, {}
-    combos = [dict(zip(cross, c)) for c in itertools.product(*cross.values())]
-    crossed = {name: tuple(kind.validate(f"{path} [variants.{name}] at {c}", {**cfg, **c}) for c in combos)
-               for name, cfg in runs.items()}
+            raise ConfigError(f"{where}: {key} must be a non-empty list of distinct values, got {values!r}")
+        if key in fixed:
+            raise ConfigError(f"{where}: {key} is crossed, so [base] and the variants may not set it")
+    return cross
+
+
+def cross_of(path: Path, raw: dict, kind, runs: dict, mentioned: set, own: dict) -> tuple[dict, dict]:
+    """([cross] key -> values, variant -> ((its values as "key=value,...", its validated configuration), ...)):
+    each variant at every combination of its own `cross` (own) or else the top-level [cross]."""
+    fixed = mentioned | set(raw["base"])
+    cross = check_cross(f"{path} [cross]", raw.get("cross", {}), kind, fixed)
+    crossed = {}
+    for name, cfg in runs.items():
+        mine = check_cross(f"{path} [variants.{name}] cross", own[name], kind, fixed) if name in own else cross
+        combos = [dict(zip(mine, c)) for c in itertools.product(*mine.values())] if mine else []
+        if combos:
+            crossed[name] = tuple((",".join(f"{k}={v}" for k, v in c.items()),
+                                   kind.validate(f"{path} [variants.{name}] at {c}", {**cfg, **c})) for c in combos)
     return cross, crossed
 
 
@@ -159,8 +176,8 @@ def load_experiment(path: Path) -> Experiment:
     raw = read_toml(path)
     kind = top_level(path, raw)
     seeds = check_seeds(f"{path}", raw["seeds"])
-    runs, variant_seeds, mentioned = variant_runs(path, raw, kind)
-    cross, crossed = cross_of(path, raw, kind, runs, mentioned)
+    runs, variant_seeds, mentioned, own = variant_runs(path, raw, kind)
+    cross, crossed = cross_of(path, raw, kind, runs, mentioned, own)
     table, report = table_and_report(path, raw, kind)
     return Experiment(name=raw["name"], description=raw["description"], kind=kind, seeds=seeds, runs=runs,
                       path=path, variant_seeds=variant_seeds, table=table,

@@ -80,18 +80,17 @@ def plan(exp: Experiment, *, seeds=None, variants=None, overrides: dict | None =
             raise ConfigError(f"--variants: experiment {exp.name!r} has no variant {v!r}; it has {', '.join(exp.runs)}")
     if seeds is not None:
         check_cli_seeds(seeds)
-    configs = {v: tuple(kind.validate(f"{exp.name} [{v}] with {overrides}", {**c, **overrides})
-                        for c in exp.configs_of(v)) if overrides else exp.configs_of(v) for v in names}
+    configs = {v: tuple((at, kind.validate(f"{exp.name} [{v}] with {overrides}", {**c, **overrides}))
+                        for at, c in exp.crossed_of(v)) if overrides else exp.crossed_of(v) for v in names}
     if quick:
-        configs = {v: tuple(kind.quick(c) for c in cs) for v, cs in configs.items()}
+        configs = {v: tuple((at, kind.quick(c)) for at, c in cs) for v, cs in configs.items()}
     seeds_of = {v: tuple(exp.seeds_of(v) if seeds is None else seeds) for v in names}
     # seed-major: every configuration's first seed finishes before any second seed (a screening)
     specs, seen = [], {}
     for r in range(max(len(s) for s in seeds_of.values())):
         for v in names:
             if r < len(seeds_of[v]):
-                for c in configs[v]:
-                    at = ",".join(f"{k}={c[k]}" for k in exp.cross)
+                for at, c in configs[v]:
                     s = RunSpec(exp.name, kind.name, v, seeds_of[v][r], c, at)
                     if s.run_id in seen:
                         raise ConfigError(f"{exp.path}: variants {seen[s.run_id]!r} and {v!r} are the same run")

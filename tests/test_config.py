@@ -279,9 +279,22 @@ def test_cross_runs_every_variant_at_each_value_and_keeps_each_a_run_of_its_own(
     ("[cross]\nbatch_size = [2, 2]\n", ["distinct values"]),
     ("[cross]\nepochs = [10]\n", ["epochs is crossed, so \\[base\\] and the variants may not set it"]),
     ("[cross]\nbatch_size = [0]\n", [r"\[variants.base\] at \{'batch_size': 0\}", "batch_size"]),
-    ("cross = 3\n", [r"\[cross\] must be a table"]),
+    ("cross = 3\n", [r"\[cross\]: cross must be a table of setting -> list of values, got 3"]),
 ])
 def test_a_bad_cross_is_rejected(tmp_path, cross, patterns):
     top = cross.startswith("cross =")  # a plain key goes above [base]
     rejected(tmp_path, toml({"batch_size": None}, extra_top=cross if top else "", variants="" if top else cross),
              *patterns)
+
+
+def test_a_variants_own_cross_replaces_the_top_level_one(tmp_path):
+    variants = ('[variants.wide]\nlayers = [784, 256, 10]\ncross = { batch_size = [2, 4, 8] }\n\n'
+                '[variants.plain]\nlayers = [784, 32, 10]\ncross = {}\n\n[cross]\nbatch_size = [1, 16]\n')
+    exp = load_experiment(write(tmp_path, toml({"batch_size": None}, variants=variants)))
+    assert [c["batch_size"] for c in exp.configs_of("base")] == [1, 16]
+    assert [c["batch_size"] for c in exp.configs_of("wide")] == [2, 4, 8]
+    assert exp.configs_of("plain") == (exp.runs["plain"],) and "cross" not in exp.runs["wide"]
+    assert len(plan(exp)) == (2 + 3 + 1) * 3
+    assert exp.crossed_of("wide")[1][0] == "batch_size=4" and exp.crossed_of("plain")[0][0] == ""
+    rejected(tmp_path, toml({"batch_size": None}, variants='[variants.w]\ncross = { lr = [0.1] }\n'),
+             r"\[variants.w\] cross: lr is crossed")

@@ -245,7 +245,8 @@ def test_quick_open_set_with_known_probes_never_trained_on(tmp_path):
     assert (runs["n_train"] == runs["gallery_size"]).all() and (runs["probes_known"] == runs["gallery_size"]).all()
     table = pd.read_csv(tmp_path / "orl_openset_unseen.csv", dtype={"fold": str})
     assert len(table) == 2 * 2 * 2 and set(table["fold"]) == {"1", "pooled"}  # 2 methods, fold 1 and pooled, 2 FARs
-    assert set(table.loc[table["fold"] == "1", "calibration_run_id"]) <= set(runs["run_id"])
+    ids = [i for joined in table.loc[table["fold"] == "1", "calibration_run_id"] for i in joined.split(";")]
+    assert len(set(ids)) == 2 * 3 and set(ids) <= set(runs["run_id"])  # each method's 3 inner folds
     with pytest.raises(ConfigError, match="openset_train"):
         kind.validate("t", {"task": "verify", "openset_train": "gallery"})
 
@@ -261,3 +262,20 @@ def test_open_set_finds_a_run_by_its_identity_not_its_variant_name():
     row = pd.Series({"variant": "cnn-folds1-4", "seed": 1, "quick": False, "run_id": run_id("faces", 1, cfg)})
     assert config_of(exp, row) == cfg
     assert config_of(exp, pd.Series({**row, "run_id": "0" * 16})) is None
+
+
+def test_thresholds_are_calibrated_on_the_selections_inner_folds():
+    """The open-set thresholds pool the validation runs of every inner fold the selection scored (24 validation
+    people a fold); orl-openset's calibration variants run the same inner folds and its final runs none."""
+    from experiments.faces.openset import CALIBRATION_INNER_FOLDS, calibration_run_ids
+    from experiments.runner import run_id
+
+    assert get_experiment("orl-selection").cross == {"inner_fold": list(CALIBRATION_INNER_FOLDS)}
+    unseen = get_experiment("orl-openset")
+    for v, cfg in unseen.runs.items():
+        folds = [c["inner_fold"] for c in unseen.configs_of(v)]
+        assert folds == (list(CALIBRATION_INNER_FOLDS) if cfg["protocol"] == "validation" else [0]), v
+    final = get_experiment("orl-faces").runs["nested-verify-eigenfaces"]
+    ids = calibration_run_ids(pd.Series({"seed": 3}), final)
+    want = [run_id("faces", 3, c) for c in get_experiment("orl-selection").configs_of("verify-eigenfaces")]
+    assert ids == want

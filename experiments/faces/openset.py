@@ -6,9 +6,10 @@ network or eigenfaces); probes are those people's other 5 images (known) and the
 threshold, else "unknown". DIR (detection and identification rate): the share of known probes accepted with
 the right identity; FAR: the share of unknown probes accepted (experiments/faces/metrics.py).
 
-The threshold for a target FAR is calibrated without the test people: on the fold's validation run (the same
-settings, protocol "validation": 24 training people enrol, the 8 validation people are the unknowns), the
-lowest threshold that accepts at most floor(FAR x 80) of the validation unknowns. The test FAR it gives is
+The threshold for a target FAR is calibrated without the test people: on the fold's validation runs (the same
+settings, protocol "validation", on inner folds 0-2: each time 24 training people enrol and 8 other training
+people are the unknowns, 24 people and 240 unknown probes in all), the lowest threshold that accepts at most
+floor(FAR x 240) of the validation unknowns. The test FAR it gives is
 reported beside the target; the DIR read off the test curve at the target FAR (the threshold chosen on the
 test people) is given for comparison only. The known probes were training images of the network (it trains
 on all 10 images of its people), as in deployment, where the enrolled people are the ones it learnt.
@@ -34,12 +35,18 @@ TARGETS = (0.01, 0.10)
 CALIBRATION_TABLE = "orl_selection_runs"
 
 
-def calibration_run_id(row: pd.Series, config: dict) -> str:
-    """The run_id of the validation run behind a final run: its configuration with protocol "validation"
-    and no selected_by (the selection candidate it came from)."""
+# the validation runs that calibrate a final run's threshold: its settings on the selection's inner folds
+# (orl-selection's [cross]; orl-openset's calibration variants cross the same; tests/test_faces_selection.py)
+CALIBRATION_INNER_FOLDS = (0, 1, 2)
+
+
+def calibration_run_ids(row: pd.Series, config: dict) -> list[str]:
+    """The run_ids of the validation runs behind a final run: its configuration with protocol "validation",
+    no selected_by (the selection candidate it came from), on each of CALIBRATION_INNER_FOLDS."""
     from experiments.runner import run_id
 
-    return run_id("faces", int(row["seed"]), {**config, "protocol": "validation", "selected_by": ""})
+    return [run_id("faces", int(row["seed"]), {**config, "protocol": "validation", "selected_by": "", "inner_fold": i})
+            for i in CALIBRATION_INNER_FOLDS]
 
 
 def probes(out, path: str) -> pd.DataFrame:
@@ -102,11 +109,14 @@ def openset_table(out, final: pd.DataFrame, configs: dict, source: str,
     for name, g in final.assign(name=final.apply(method_name, axis=1)).groupby("name", sort=False):
         per_fold, tests = [], []
         for _, r in g.sort_values("seed").iterrows():
-            cid = calibration_run_id(r, configs[r["run_id"]])
-            if cid not in calib.index:
+            ids = calibration_run_ids(r, configs[r["run_id"]])
+            if not set(ids) <= set(calib.index):
+                print(f"open-set: {name} fold {int(r['seed'])} left out: its validation runs {ids} are not all in "
+                      f"{out.shown(path)}")
                 continue
             test = probes(out, r["probes"])
-            rows = fold_rows(test, probes(out, calib.loc[cid, "probes"]))
+            rows = fold_rows(test, pd.concat([probes(out, calib.loc[i, "probes"]) for i in ids], ignore_index=True))
+            cid = ";".join(ids)
             per_fold += rows
             tests.append(test)
             table += [{"method": name, "fold": str(int(r["seed"])), **x, "selected_by": r["selected_by"],
