@@ -238,7 +238,8 @@ def test_quick_open_set_with_known_probes_never_trained_on(tmp_path):
     the gallery), each final run is calibrated by its validation twin, and the table is written."""
     from experiments import cli
 
-    variants = ["base", "eigenfaces-calibration", "cnn-cosface-s30-m0_35-56x46", "cnn-cosface-s30-m0_35-56x46-calibration"]
+    variants = ["base", "eigenfaces-calibration", "cnn-cosface-s30-m0_35-56x46",
+                "cnn-cosface-s30-m0_35-56x46-calibration"]
     argv = ["run", "orl-openset", "--quick", "--seeds", "1", "--variants", *variants, "--out", str(tmp_path)]
     assert cli.main(argv) == 0
     runs = pd.read_csv(tmp_path / "orl_openset_runs.csv")
@@ -252,8 +253,9 @@ def test_quick_open_set_with_known_probes_never_trained_on(tmp_path):
 
 
 def test_open_set_finds_a_run_by_its_identity_not_its_variant_name():
-    """A row recorded under a variant since renamed (orl-openset's cnn-folds1-4 -> cnn-cosface-56x46 -> cnn-cosface-s30-m0_35-56x46) is still
-    the declared configuration whose run_id it carries; a row of no declared configuration is None."""
+    """A row recorded under a variant since renamed (orl-openset's cnn-folds1-4 -> cnn-cosface-56x46 ->
+    cnn-cosface-s30-m0_35-56x46) is still the declared configuration whose run_id it carries; a row of no declared
+    configuration is None."""
     from experiments.faces.openset import config_of
     from experiments.runner import run_id
 
