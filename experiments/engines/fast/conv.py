@@ -3,7 +3,7 @@
 Forward and backward are the reference's: X_col = im2col(x') (c_in k_h k_w, H_out W_out N),
 S = K_mat X_col + b, dE/dK = dS X_col^T, dE/db = row sums of dS, dE/dx = col2im(K_mat^T dS).
 What changes:
-- for a shallow GEMM (c_in k_h k_w < 64, first layers) or an X_col over 16 MiB, X_col is built and
+- for a shallow GEMM (c_in k_h k_w < 64, first layers) or an X_col over 2 MiB, X_col is built and
   multiplied a block of output rows at a time (a block stays in the L2 cache for its GEMM; LeNet's whole
   first X_col at batch 64, 3.7 MB, does not), and the backward pass builds the blocks again from x' for
   dE/dK rather than keeping X_col (the cache holds x', which is x's own memory when x is channel-major and
@@ -63,7 +63,7 @@ def padded(x: np.ndarray, p) -> np.ndarray:
 
 BLOCK_BYTES = 1 << 18  # an im2col block of this size stays in the L2 cache beside its GEMM (1 MiB per core here)
 SHALLOW = 64  # GEMMs of depth c_in k_h k_w below this are bound by reading X_col, so X_col is built in blocks
-LARGE = 1 << 24  # and so is an X_col of more bytes than this (it would be written to memory and read back)
+LARGE = 1 << 21  # and so is an X_col of more bytes than this (it would be written to memory and read back)
 
 
 def row_blocks(out_hw, N: int, depth: int, itemsize: int) -> list[tuple[int, int]]:
@@ -73,7 +73,9 @@ def row_blocks(out_hw, N: int, depth: int, itemsize: int) -> list[tuple[int, int
     Measured (float32, minimum of interleaved repeats): blocks take LeNet's first layer (depth 25, batch 64)
     from 1.2 to 0.6 ms and the face CNN's first (depth 9) from 0.32 to 0.19 ms; at depths 144 to 288 on
     X_cols of 0.2 to 3.3 MB they gained nothing; on the 47 MB X_col of 16->32 3x3 at 56x46, batch 32, forward
-    and backward went from 136 to 111 ms."""
+    and backward went from 136 to 111 ms. LARGE was 16 MiB until the 11.9 MB X_col of 16->32 3x3 at 28x23, batch
+    32, was measured: forward and backward 22-27 ms whole, 12.5-13 ms in blocks (LARGE 0.5, 1, 2 or 4 MiB alike;
+    the other float32 rows over torch's time moved within the noise)."""
     row_bytes = max(1, depth * out_hw[1] * N * itemsize)  # an empty batch (N = 0) has empty rows
     whole = depth >= SHALLOW and row_bytes * out_hw[0] <= LARGE
     step = out_hw[0] if whole else max(1, BLOCK_BYTES // row_bytes)
