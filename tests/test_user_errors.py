@@ -335,6 +335,10 @@ SCRIPT = textwrap.dedent("""
     from pathlib import Path
     from experiments.cluster import iterate
 
+    # Ctrl-C as at a terminal's foreground process: a suite started as a background job (cmd &) hands its children
+    # SIGINT ignored, and then nothing would be interrupted
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
     def task(x):
         mark = Path(sys.argv[2])
         if sys.argv[1] == "kill" and x == 1 and not mark.exists():
