@@ -162,10 +162,11 @@ def silence_worker_logs() -> None:
 
 
 def close_local(cluster, client) -> None:
-    """Close a local cluster without the tracebacks of its shutdown races (heartbeats, closed comms)."""
-    with contextlib.suppress(Exception):
-        client.run(silence_worker_logs)
+    """Close a local cluster without the tracebacks of its shutdown races (heartbeats, closed comms; after a Ctrl-C
+    the scheduler can log a failed broadcast to a worker whose comm is already closed)."""
     with quiet_dask(logging.CRITICAL):
+        with contextlib.suppress(Exception):
+            client.run(silence_worker_logs)
         client.close()
         cluster.close()
 
