@@ -162,7 +162,7 @@ def test_selection_table_and_the_final_variants_it_implies():
     assert lr["inner_scores"] == "0.925;1;1" and lr["validation_score"] == pytest.approx(0.975)
     # a seed with one inner fold missing for one candidate is not chosen for
     rows = fake_selection_rows(exp)
-    gone = selection.candidate_scores(exp, rows, "base", 1, "accuracy")[2][0]
+    gone = selection.candidate_scores(exp, rows.set_index("run_id"), "base", 1, "accuracy")[2][0]
     partial = selection.selection_table(exp, rows[rows["run_id"] != gone], "x.csv")
     assert set(partial.loc[(partial["group"] == "identify-cnn") & (partial["seed"] != "mean"), "seed"]) == {"0"}
     means = table[table["seed"] == "mean"].set_index("candidate")

@@ -105,12 +105,13 @@ def openset_table(out, final: pd.DataFrame, configs: dict, source: str,
     path = out.table(calibration)
     calib = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=["run_id"])
     calib = calib.set_index("run_id")
+    calibrated = set(calib.index)
     table, curves = [], {}
     for name, g in final.assign(name=final.apply(method_name, axis=1)).groupby("name", sort=False):
         per_fold, tests = [], []
         for _, r in g.sort_values("seed").iterrows():
             ids = calibration_run_ids(r, configs[r["run_id"]])
-            if not set(ids) <= set(calib.index):
+            if not set(ids) <= calibrated:
                 print(f"open-set: {name} fold {int(r['seed'])} left out: its validation runs {ids} are not all in "
                       f"{out.shown(path)}")
                 continue

@@ -72,38 +72,39 @@ def runs_table(exp, out) -> pd.DataFrame:
     return rows
 
 
-def candidate_scores(exp, rows: pd.DataFrame, candidate: str, seed: int, metric: str) -> list | None:
+def candidate_scores(exp, by_id: pd.DataFrame, candidate: str, seed: int, metric: str,
+                     quick: bool = False) -> list | None:
     """The validation scores of a candidate on a split or fold, one per inner fold (its configurations over
-    [cross]), found by run_id; None until every one has run."""
+    [cross], in their quick versions for a smoke selection), found by run_id in `by_id` (the runs indexed by
+    run_id); None until every one has run."""
     from experiments.runner import run_id
 
-    by_id = rows.drop_duplicates("run_id").set_index("run_id")
-    quick = "quick" in rows and len(rows) and rows["quick"].astype(bool).all()  # a smoke selection's runs
     ids = [run_id(exp.kind.name, seed, exp.kind.quick(c) if quick else c) for c in exp.configs_of(candidate)]
-    return None if not set(ids) <= set(by_id.index) else [(i, float(by_id.loc[i, metric])) for i in ids]
+    return [(i, float(by_id.loc[i, metric])) for i in ids] if by_id.index.isin(ids).sum() == len(ids) else None
 
 
 def selection_table(exp, rows: pd.DataFrame, source: str) -> pd.DataFrame:
     """One row per (group, seed, candidate) with its mean validation score over the inner folds and the
     choice, then per (group, candidate) the means over seeds."""
     table = []
-    rows = rows.astype({"run_id": str})
+    by_id = rows.astype({"run_id": str}).drop_duplicates("run_id").set_index("run_id")
+    quick = bool(len(rows)) and "quick" in rows and bool(rows["quick"].astype(bool).all())  # a smoke selection
     for group, names in candidates(exp).items():
         metric, best = SCORE[exp.runs[names[0]]["task"]]
         for seed in sorted(set().union(*(exp.seeds_of(c) for c in names))):
-            scores = {c: candidate_scores(exp, rows, c, seed, metric) for c in names if seed in exp.seeds_of(c)}
+            scores = {c: candidate_scores(exp, by_id, c, seed, metric, quick) for c in names
+                      if seed in exp.seeds_of(c)}
             if len(scores) < len(names) or any(v is None for v in scores.values()):
                 continue  # a seed is chosen for only once every candidate has run on it, on every inner fold
             mean = {c: float(np.mean([v for _, v in scores[c]])) for c in names}
             winner = choose(mean, names, best == "max")
-            commit_of = rows.drop_duplicates("run_id").set_index("run_id")["commit"]
             for c in names:
                 table.append({"group": group, "seed": str(seed), "candidate": c, "metric": metric,
                               "validation_score": mean[c], "inner_folds": len(scores[c]),
                               "inner_scores": ";".join(f"{v:.6g}" for _, v in scores[c]), "chosen": c == winner,
                               "selected_by": selected_by(exp, group, c) if c == winner else "",
                               "run_id": ";".join(i for i, _ in scores[c]),
-                              "commit": ";".join(sorted({str(commit_of[i]) for i, _ in scores[c]}))})
+                              "commit": ";".join(sorted({str(by_id.loc[i, "commit"]) for i, _ in scores[c]}))})
     if not table:
         return pd.DataFrame()
     table = pd.DataFrame(table)
