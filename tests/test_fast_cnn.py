@@ -15,6 +15,8 @@ the largest parameter difference after every step within 1e-12 in float64 (float
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -98,17 +100,25 @@ def test_conv_equals_the_reference_on_random_geometries(case, seed, layout, dtyp
     assert_conv(both(layer, x, params, {}, ds, layout), case, dtype)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("case", eq.CONV_CASES, ids=lambda c: c.name)
-def test_conv_in_blocks_of_output_rows_matches_the_reference(case, monkeypatch):
+def test_conv_in_blocks_of_output_rows_matches_the_reference(case, dtype, monkeypatch):
+    """X_col and dE/dx's D = K_mat^T dS one output row at a time: float64 dE/dx keeps the reference's bits (col2im's
+    order is kept across blocks); float32's blocked GEMM rounds D differently, so there it is within rounding."""
     from experiments.engines.fast import conv
 
     monkeypatch.setattr(conv, "BLOCK_BYTES", 1)  # one output row per block, at every depth
     monkeypatch.setattr(conv, "SHALLOW", 10**9)
+    monkeypatch.setattr(conv, "LARGE", 0)
     assert len(conv.row_blocks((5, 3), 2, 200, 8)) == 5
-    layer, x, params, ds = conv_layer(case, np.float64)
+    assert len(conv.row_blocks((5, 3), 2, 200, 8, shallow=0)) == 5
+    layer, x, params, ds = conv_layer(case, dtype)
     got = both(layer, x, params, {}, ds, "nchw")
     n = case.N * int(np.prod(cs.output_shape((case.H, case.W), case.kernel, case.padding, case.stride)))
-    assert_close_to({q: got.pop(q) for q in ("output", "grad K")}, lambda q: rounding(np.float64, n))
+    assert_close_to({q: got.pop(q) for q in ("output", "grad K")}, lambda q: rounding(dtype, n))
+    if dtype == np.float32:
+        terms = case.c_out * case.kernel[0] * case.kernel[1]
+        assert_close_to({"input_grad": got.pop("input_grad")}, lambda q: rounding(dtype, terms))
     assert_same_bits(got)
 
 
@@ -223,28 +233,60 @@ def max_param_diff(a: list, b: list) -> float:
     return max(float(np.abs(p[k] - q[k]).max()) for p, q in zip(a, b) for k in p)
 
 
-def lockstep(model, params, state, optimizer, batches, lr: float) -> list[float]:
-    """The per-step largest parameter difference of the reference and fast models trained side by side."""
+def lockstep(model, params, state, optimizer, batches, lr: float, resync: bool = False) -> list[float]:
+    """The per-step largest parameter difference of the reference and fast models trained side by side; with
+    `resync`, the fast model starts every step from the reference's parameters, state and optimizer state (and
+    dropout generator), so each entry is one step's difference alone, and a step over ROUNDING[dtype] must be a
+    decision taken the other way on inputs equal to rounding (`decision_flip`), or the test fails."""
     fm = fast(model)
     runs = [([{k: v.copy() for k, v in p.items()} for p in params], list(state), optimizer.init(params))
             for _ in range(2)]
     rngs = [np.random.default_rng(11), np.random.default_rng(11)]  # dropout masks: the same draws
     worst = []
     for x, y in batches:
+        start = copy.deepcopy((runs[0][0], runs[0][1], rngs[0]))
         for i, m in enumerate((model, fm)):
             p, s, o = runs[i]
             r = m.loss_and_grads(x, y, p, s, train=True, rng=rngs[i])
             runs[i] = (p, r.state, optimizer.step(p, r.grads, o, lr))
         worst.append(max_param_diff(runs[0][0], runs[1][0]))
+        if resync:
+            if worst[-1] > ROUNDING[x.dtype.type]:
+                assert decision_flip(model, fm, x, *start), f"step {len(worst)}: {worst[-1]} and no decision flip"
+            runs[1], rngs[1] = copy.deepcopy(runs[0]), copy.deepcopy(rngs[0])
     return worst
 
 
-# Trajectories: float64 within 1e-12 at every step (measured: LeNet 6e-16, the face CNN 3e-14 after 200 steps);
-# float32 within assert_close's atol 1e-5 (measured: LeNet 3.4e-7 after 200 steps, the face CNN 2.7e-6 after 40).
-# The face CNN in float32 is followed for 40 steps only: at about step 50 a rounding difference decides a
-# pooling maximum or a ReLU sign the other way, and from then on the two runs differ as the reference and its
-# torch twin do in float32 (results/orl_faces.csv, twin-float32: 0.32 after 1,000 steps), statistically alike.
-TRAJECTORY = {np.float64: (1e-12, 200), np.float32: (1e-5, 40)}
+def decision_flip(model, fm, x, params, state, rng) -> bool:
+    """Whether the two models, each fed its own outputs from x, reach a ReLU or a max pooling with inputs equal
+    within rounding (1e-5 of their largest) that decide differently: a sign, or the entry a maximum comes from
+    (read from the layer's backward pass of ones)."""
+    h = [x, x]
+    rngs = [copy.deepcopy(rng), copy.deepcopy(rng)]
+    for layers in zip(model.layers, fm.layers, params, state):
+        out = [layers[i].forward(h[i], layers[2], layers[3], train=True, rng=rngs[i])[:2] for i in range(2)]
+        close = np.abs(h[0] - h[1]).max() <= 1e-5 * max(np.abs(h[0]).max(), 1.0)
+        if close and isinstance(layers[0], seq.Activation) and layers[0].activation == "relu":
+            if np.any((h[0] > 0) != (h[1] > 0)):
+                return True
+        if close and isinstance(layers[0], seq.MaxPool2d):
+            routes = [layers[i].backward(np.ones_like(out[i][0]), out[i][1])[0] != 0 for i in range(2)]
+            if np.any(routes[0] != routes[1]):
+                return True
+        h = [np.asarray(o[0]) for o in out]
+    return False
+
+
+# Trajectories: float64 within 1e-12 at every step of 200 (measured: LeNet 6e-16, the face CNN 3e-14). float32 is
+# checked one step at a time (resync: each step starts from the reference's parameters), within assert_close's
+# atol 1e-5, but for a step whose ReLU sign or pooling maximum is decided the other way on inputs equal to
+# rounding (measured: the face CNN's step 13 of 200, a batch-norm output of 5.4e-8 where the two paths' batch norms
+# differ by up to 9.5e-7; the step then differs by 1.5e-4). A free-running float32 pair would drift from such a step
+# on, as the reference and its torch twin do in float32 (results/orl_faces.csv, twin-float32: 0.32 after 1,000
+# steps), statistically alike; where the first flip comes depends on the machine and the BLAS threads (NumPy's
+# SIMD dispatch rounds float32 sums per CPU): step 50 on one machine, 12 on another.
+ROUNDING = {np.float64: 1e-12, np.float32: 1e-5}
+TRAJECTORY = {np.float64: (200, False), np.float32: (200, True)}
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
@@ -256,8 +298,9 @@ def test_lenet_trains_step_for_step_as_the_reference(mnist, dtype):
     model = seq.lenet()
     params, state = model.init(0, dtype)
     batches = [(X[i:i + 16], y[i:i + 16]) for i in range(0, len(y), 16)]
-    worst = lockstep(model, params, state, optim.SGD(), batches, 0.05)
-    assert len(worst) == 200 and max(worst) <= TRAJECTORY[dtype][0], max(worst)
+    steps, resync = TRAJECTORY[dtype]
+    worst = lockstep(model, params, state, optim.SGD(), batches[:steps], 0.05, resync)
+    assert len(worst) == steps and (resync or max(worst) <= ROUNDING[dtype]), max(worst)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
@@ -266,14 +309,15 @@ def test_face_cnn_trains_step_for_step_as_the_reference(dtype):
     from experiments.faces import kind
     from experiments.train import order_for
 
-    bound, steps = TRAJECTORY[dtype]
+    steps, resync = TRAJECTORY[dtype]
     cfg = {**get_experiment("orl-faces").runs["base"], "dtype": np.dtype(dtype).name}
     x, y = kind.load_faces(cfg)
     train, test = kind.identification_indices(cfg, y, 0)
     engine = kind.numpy_engine(cfg, 0, kind.face_data(cfg, x, y, train, test))
     batches = [(xb, yb) for e in range(1, 21) for xb, yb, _ in engine.batches(order_for(0, e, len(train)), e)]
-    worst = lockstep(engine.model, engine.params, engine.state, engine.optimizer, batches[:steps], engine.lr_at(1))
-    assert len(worst) == steps and max(worst) <= bound, max(worst)
+    worst = lockstep(engine.model, engine.params, engine.state, engine.optimizer, batches[:steps], engine.lr_at(1),
+                     resync)
+    assert len(worst) == steps and (resync or max(worst) <= ROUNDING[dtype]), max(worst)
     assert cs.output_shape((28, 23), (3, 3), (1, 1, 1, 1), (1, 1)) == (28, 23)  # the padded 3x3 convs keep the size
 
 

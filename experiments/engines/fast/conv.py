@@ -66,7 +66,7 @@ SHALLOW = 64  # GEMMs of depth c_in k_h k_w below this are bound by reading X_co
 LARGE = 1 << 21  # and so is an X_col of more bytes than this (it would be written to memory and read back)
 
 
-def row_blocks(out_hw, N: int, depth: int, itemsize: int) -> list[tuple[int, int]]:
+def row_blocks(out_hw, N: int, depth: int, itemsize: int, shallow: int | None = None) -> list[tuple[int, int]]:
     """Ranges of output rows u: all rows at once for a deep GEMM on a moderate X_col, else blocks of X_col of
     at most BLOCK_BYTES.
 
@@ -76,8 +76,9 @@ def row_blocks(out_hw, N: int, depth: int, itemsize: int) -> list[tuple[int, int
     and backward went from 136 to 111 ms. LARGE was 16 MiB until the 11.9 MB X_col of 16->32 3x3 at 28x23, batch
     32, was measured: forward and backward 22-27 ms whole, 12.5-13 ms in blocks (LARGE 0.5, 1, 2 or 4 MiB alike;
     the other float32 rows over torch's time moved within the noise)."""
+    shallow = SHALLOW if shallow is None else shallow
     row_bytes = max(1, depth * out_hw[1] * N * itemsize)  # an empty batch (N = 0) has empty rows
-    whole = depth >= SHALLOW and row_bytes * out_hw[0] <= LARGE
+    whole = depth >= shallow and row_bytes * out_hw[0] <= LARGE
     step = out_hw[0] if whole else max(1, BLOCK_BYTES // row_bytes)
     return [(u, min(u + step, out_hw[0])) for u in range(0, out_hw[0], step)]
 
@@ -137,9 +138,26 @@ def backward(ds, cache, need_dx: bool = True):
     grads = {"K": kernel_gradient(xp, X_col, dS4, (k_h, k_w), stride, out_hw).T.reshape(K.shape), "b": dS.sum(axis=1)}
     if not need_dx:
         return None, grads
-    D = (K.reshape(c_out, -1).T @ dS).reshape(c_in, k_h, k_w, out_hw[0], out_hw[1], N)
-    dx = kernels.col2im(D, stride[0], stride[1], p[0], p[2], np.empty((c_in, H, W, N), dtype=K.dtype))
-    return nchw(dx), grads
+    return nchw(input_gradient(K, dS4, stride, p, out_hw, (c_in, H, W, N))), grads
+
+
+def input_gradient(K, dS4, stride, p, out_hw, shape) -> np.ndarray:
+    """dE/dx (c_in, H, W, N) = col2im(K_mat^T dS): whole, or D = K_mat^T dS a block of output rows at a time
+    (last block first) when D is large, so that each block is added into dE/dx while it is in the cache."""
+    c_out, c_in, k_h, k_w = K.shape
+    KT = K.reshape(c_out, -1).T
+    N = shape[3]
+    spans = row_blocks(out_hw, N, c_in * k_h * k_w, K.itemsize, shallow=0)
+    if len(spans) == 1:
+        D = (KT @ dS4.reshape(c_out, -1)).reshape(c_in, k_h, k_w, out_hw[0], out_hw[1], N)
+        return kernels.col2im(D, stride[0], stride[1], p[0], p[2], np.empty(shape, dtype=K.dtype))
+    dx = np.zeros(shape, dtype=K.dtype)
+    buf = np.empty(c_in * k_h * k_w * (spans[0][1] - spans[0][0]) * out_hw[1] * N, dtype=K.dtype)
+    for u0, u1 in reversed(spans):
+        D = buf[:c_in * k_h * k_w * (u1 - u0) * out_hw[1] * N].reshape(c_in * k_h * k_w, -1)
+        np.matmul(KT, out_rows(dS4, u0, u1), out=D)
+        kernels.col2im_rows(D.reshape(c_in, k_h, k_w, u1 - u0, out_hw[1], N), u0, stride[0], stride[1], p[0], p[2], dx)
+    return dx
 
 
 @dataclass(frozen=True)
