@@ -34,3 +34,29 @@ def test_a_new_bench_run_replaces_the_table_and_archives_the_rows_it_replaces(tm
     assert pd.read_csv(tmp_path / "bench.csv")["median_s"].tolist() == [1]
     archived = pd.read_csv(tmp_path / "archive" / "bench.csv")
     assert archived["median_s"].tolist() == [0] and archived["archived_reason"].str.startswith("superseded").all()
+
+
+def test_bench_rows_record_the_numerics_and_a_forced_blas_kernel(tmp_path, monkeypatch, capsys):
+    """Every row says which CPU, BLAS and OpenBLAS kernel it measured, and whether OPENBLAS_CORETYPE forced it."""
+    import pandas as pd
+
+    import experiments.bench as bench
+    from experiments.bench import fast_cnn, layers
+    from experiments.kinds import Kind
+    from experiments.provenance import numerics
+
+    row = {"benchmark": "b", "impl": "x", "dtype": "float64", "threads": 1, "repeats": 1, "median_s": 1.0}
+    monkeypatch.setattr(layers, "rows", lambda quick, repeats: [row])
+    monkeypatch.setattr(fast_cnn, "rows", lambda quick, repeats: [])
+    monkeypatch.setattr(Kind, "bench_rows", lambda self, quick, repeats: [])
+    monkeypatch.setattr(bench, "OUT", tmp_path / "bench.csv")
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    bench.run_bench()
+    got = pd.read_csv(tmp_path / "bench.csv").iloc[0]
+    assert got["forced_kernel"] == "Haswell" and "OPENBLAS_CORETYPE=Haswell is set" in capsys.readouterr().out
+    for k, v in numerics().items():
+        assert str(got[k]) == str(v), k
+    monkeypatch.delenv("OPENBLAS_CORETYPE")
+    bench.run_bench()
+    assert pd.isna(pd.read_csv(tmp_path / "bench.csv").iloc[0]["forced_kernel"])
+    assert "OPENBLAS_CORETYPE" not in capsys.readouterr().out
