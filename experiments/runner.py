@@ -10,10 +10,12 @@ only writer of result rows; rows merge into the table by run_id, which never los
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 
 from experiments.config import ConfigError, Experiment, seed_too_large
 from experiments.kinds import kind_of
@@ -142,6 +144,26 @@ def set_aside_checkpoints(specs: list[RunSpec], out: Outputs) -> None:
             f.replace(target / f.name)
 
 
+def set_aside_run_files(specs: list[RunSpec], out: Outputs, again: bool) -> list[Path]:
+    """Move the per-run files (curves, predictions, probes, pairs) that runs about to start would overwrite into
+    archive/runs/EXPERIMENT/ (a name taken there gets the date): they belong to a row already archived, e.g. a
+    run chosen, archived and chosen again. A run that resumes from its checkpoint keeps its files (it rewrites
+    them from the checkpoint's history), unless `again` starts it afresh. Returns the new paths."""
+    moved = []
+    for s in specs:
+        if not again and (out.checkpoints / f"{s.run_id}.npz").exists():
+            continue
+        for f in sorted(out.curves(s.experiment).glob(f"*__{s.run_id}*")):
+            target = out.root / "archive" / "runs" / s.experiment / f.name
+            if target.exists():
+                date = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
+                target = target.with_name(f"{target.stem}.archived-{date}{target.suffix}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            f.replace(target)
+            moved.append(target)
+    return moved
+
+
 def run_grid(specs: list[RunSpec], out: Outputs, table: str, *, workers: int = 1, scheduler: str | None = None,
              progress: bool = True, threads: int = 1, again: bool = False) -> tuple[list, list]:
     """Run the specs whose run_id is not yet in out.table(table) (all of them `again`: their old rows move
@@ -154,6 +176,8 @@ def run_grid(specs: list[RunSpec], out: Outputs, table: str, *, workers: int = 1
     path = out.table(table)
     done = set() if again else done_ids(path)
     todo = [s for s in specs if s.run_id not in done]
+    for f in set_aside_run_files(todo, out, again):
+        print(f"{out.shown(f)}: set aside, a run about to start would overwrite it", flush=True)
     if again:
         set_aside_checkpoints(todo, out)
     print(f"{len(specs)} runs planned, {len(specs) - len(todo)} already in {out.shown(path)}, {len(todo)} to run",

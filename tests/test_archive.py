@@ -37,3 +37,28 @@ def test_again_trains_a_finished_run_anew_and_archives_its_old_row(seed_mlp, tmp
     assert len(pd.read_csv(out.table("reproduction"))) == 1
     assert len(pd.read_csv(archive_path(out.table("reproduction")))) == 1
     assert list((out.checkpoints / "superseded").glob(f"{spec.run_id}*.npz"))
+    archived_curves = list((tmp_path / "archive" / "runs" / spec.experiment).glob(f"*__{spec.run_id}.csv"))
+    assert len(archived_curves) == 1  # the first run's curve, set aside before the new run wrote its own
+    assert len(list(out.curves(spec.experiment).glob(f"*__{spec.run_id}.csv"))) == 1
+
+
+def test_a_run_chosen_archived_and_chosen_again_keeps_its_first_files(seed_mlp, tmp_path):
+    """A run whose row was archived (tidy) and which is declared again trains anew; the per-run files of the
+    archived row move to archive/runs/ first (twice: the second copy gets the date), instead of being overwritten."""
+    spec = runner.plan(seed_mlp, quick=True, seeds=[0], variants=["base"])[0]
+    spec = runner.RunSpec(spec.experiment, spec.kind, spec.variant, spec.seed, {**spec.config, "epochs": 1})
+    out = Outputs(tmp_path)
+    curve = out.curves(spec.experiment) / f"{spec.variant}__{spec.run_id}.csv"
+    for n in range(2):
+        runner.run_grid([spec], out, "reproduction", progress=False)
+        for f in out.checkpoints.rglob(f"{spec.run_id}*.npz"):
+            f.unlink()  # checkpoints are not committed: a fresh clone has none
+        curve.write_text(f"epoch,train_loss\n1,{n}\n")  # mark this run's file, to find it in the archive
+        # seed-mlp declares its 100-epoch runs, not this 1-epoch one: tidy moves its row to the archive
+        assert runner.archive_undeclared(out, {"seed-mlp": seed_mlp}, why="no longer chosen") == {"reproduction": 1}
+    runner.run_grid([spec], out, "reproduction", progress=False)
+    kept = {p.name: p.read_text().splitlines()[-1]
+            for p in (tmp_path / "archive" / "runs" / spec.experiment).glob(f"*__{spec.run_id}*.csv")}
+    assert len(kept) == 2 and kept.pop(curve.name) == "1,0"  # the first copy under its own name
+    assert list(kept.values()) == ["1,1"] and ".archived-" in next(iter(kept))
+    assert curve.read_text().splitlines()[-1] != "1,1"
