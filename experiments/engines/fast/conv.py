@@ -10,11 +10,16 @@ What changes:
   unpadded, as the reference's ReLU holds its input); other layers build X_col whole and keep it, as the
   reference does;
 - dE/dK is computed as (X_col dS^T)^T, which OpenBLAS runs faster; it (and s when built in blocks)
-  equals the reference's to rounding; dE/db and dE/dx are the reference's bits;
+  equals the reference's to rounding; dE/db and dE/dx are the reference's bits (dE/dx in float32 to
+  rounding where D is blocked, below);
 - the output is S's memory itself, returned as an NCHW view of (c_out, H_out, W_out, N) (layout.py),
   and dS is read from dy the same way: no transposing copy either side when the neighbours are fast layers;
 - col2im is one compiled gather (kernels.py): each input pixel's gradient is summed once, in the
-  reference's order, straight into the unpadded (c_in, H, W, N) array (no padded buffer, no crop);
+  reference's order, straight into the unpadded (c_in, H, W, N) array (no padded buffer, no crop); when
+  D = K_mat^T dS is over LARGE it is computed a block of output rows at a time, last block first, and each
+  block added into dE/dx while it is in the cache (kernels.col2im_rows: the same order of additions, so
+  float64 keeps the reference's bits; float32's blocked GEMM rounds D differently, within rounding). Measured
+  on 16->32 3x3 at 56x46, batch 32: dE/dx 25-30 ms whole, 15-21 ms in blocks;
 - the reference's checks of shapes, dtypes and geometry run once per geometry (cached); its scan of
   every input for NaN and inf does not (the training loop checks the parameters each epoch).
 """
@@ -63,7 +68,7 @@ def padded(x: np.ndarray, p) -> np.ndarray:
 
 BLOCK_BYTES = 1 << 18  # an im2col block of this size stays in the L2 cache beside its GEMM (1 MiB per core here)
 SHALLOW = 64  # GEMMs of depth c_in k_h k_w below this are bound by reading X_col, so X_col is built in blocks
-LARGE = 1 << 21  # and so is an X_col of more bytes than this (it would be written to memory and read back)
+LARGE = 3 << 20  # and so is an X_col (or dE/dx's D) of more bytes than this (it would go to memory and back)
 
 
 def row_blocks(out_hw, N: int, depth: int, itemsize: int, shallow: int | None = None) -> list[tuple[int, int]]:
@@ -75,7 +80,9 @@ def row_blocks(out_hw, N: int, depth: int, itemsize: int, shallow: int | None = 
     X_cols of 0.2 to 3.3 MB they gained nothing; on the 47 MB X_col of 16->32 3x3 at 56x46, batch 32, forward
     and backward went from 136 to 111 ms. LARGE was 16 MiB until the 11.9 MB X_col of 16->32 3x3 at 28x23, batch
     32, was measured: forward and backward 22-27 ms whole, 12.5-13 ms in blocks (LARGE 0.5, 1, 2 or 4 MiB alike;
-    the other float32 rows over torch's time moved within the noise)."""
+    the other float32 rows over torch's time moved within the noise). 3 MiB since dE/dx's D is blocked by the
+    same rule (shallow=0): the face CNN's conv2 at batch 32 (X_col and D 2.8 MB) took 1.53 ms whole against 1.80
+    in one-row blocks (medians of 9 interleaved rounds, SkylakeX kernel); LeNet's conv2 (3.3 MB) stays in blocks."""
     shallow = SHALLOW if shallow is None else shallow
     row_bytes = max(1, depth * out_hw[1] * N * itemsize)  # an empty batch (N = 0) has empty rows
     whole = depth >= shallow and row_bytes * out_hw[0] <= LARGE
