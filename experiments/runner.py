@@ -151,7 +151,7 @@ def set_aside_run_files(specs: list[RunSpec], out: Outputs, again: bool) -> list
     them from the checkpoint's history), unless `again` starts it afresh. Returns the new paths."""
     moved = []
     for s in specs:
-        if not again and (out.checkpoints / f"{s.run_id}.npz").exists():
+        if not again and any(out.checkpoints.glob(f"{s.run_id}*.npz")):  # cnn: one per impl, RUN_ID.IMPL.npz
             continue
         for f in sorted(out.curves(s.experiment).glob(f"*__{s.run_id}*")):
             target = out.root / "archive" / "runs" / s.experiment / f.name
