@@ -135,16 +135,16 @@ def test_the_choice_is_the_best_score_and_a_tie_goes_to_the_first():
 
 def fake_selection_rows(exp) -> pd.DataFrame:
     """Validation scores by hand, one row per inner fold: identify-cnn: split 0 ties (base wins); split 1 goes to
-    lr 0.1 on its mean (0.975 against 0.95) though base wins the first inner fold."""
+    lr 0.1 on its mean (0.985 against 0.95) though base wins the first inner fold."""
     from experiments.runner import run_id
 
-    inner = {("base", 1): [0.95, 0.95, 0.95], ("identify-cnn-lr0_1", 1): [0.925, 1.0, 1.0]}
+    inner = {("base", 1): [0.95] * 5, ("identify-cnn-lr0_1", 1): [0.925, 1.0, 1.0, 1.0, 1.0]}
     rows = []
     for v in exp.runs:
         for seed in exp.seeds_of(v)[:2]:
             for i, cfg in enumerate(exp.configs_of(v)):
                 rows.append({"variant": v, "seed": seed, "task": cfg["task"], "inner_fold": cfg["inner_fold"],
-                             "accuracy": inner.get((v, seed), [0.9] * 3)[i],
+                             "accuracy": inner.get((v, seed), [0.9] * 5)[i],
                              "eer": 0.1 - 0.01 * (v == "verify-cosface-s30-m0_35"),
                              "run_id": run_id("faces", seed, cfg), "commit": "c", "numpy_version": "n",
                              "torch_version": "t"})
@@ -157,16 +157,18 @@ def test_selection_table_and_the_final_variants_it_implies():
     won = table[table["chosen"].astype(bool)].set_index(["group", "seed"])["candidate"]
     assert won[("identify-cnn", "0")] == "base" and won[("identify-cnn", "1")] == "identify-cnn-lr0_1"
     assert won[("verify-cnn", "0")] == won[("verify-cnn", "1")] == "verify-cosface-s30-m0_35"
-    assert exp.cross == {"inner_fold": [0, 1, 2]} and set(table.loc[table["seed"] != "mean", "inner_folds"]) == {3}
+    assert exp.cross == {"inner_fold": [0, 1, 2, 3, 4]}  # identification: each training image validates once
+    folds = table[table["seed"] != "mean"].groupby("group")["inner_folds"].agg(set).to_dict()
+    assert folds == {"identify-cnn": {5}, "identify-mlp": {5}, "verify-cnn": {4}, "verify-eigenfaces": {4}}
     lr = table[(table["candidate"] == "identify-cnn-lr0_1") & (table["seed"] == "1")].iloc[0]
-    assert lr["inner_scores"] == "0.925;1;1" and lr["validation_score"] == pytest.approx(0.975)
+    assert lr["inner_scores"] == "0.925;1;1;1;1" and lr["validation_score"] == pytest.approx(0.985)
     # a seed with one inner fold missing for one candidate is not chosen for
     rows = fake_selection_rows(exp)
     gone = selection.candidate_scores(exp, rows.set_index("run_id"), "base", 1, "accuracy")[2][0]
     partial = selection.selection_table(exp, rows[rows["run_id"] != gone], "x.csv")
     assert set(partial.loc[(partial["group"] == "identify-cnn") & (partial["seed"] != "mean"), "seed"]) == {"0"}
     means = table[table["seed"] == "mean"].set_index("candidate")
-    assert means.loc["identify-cnn-lr0_1", "validation_score"] == pytest.approx((0.9 + 0.975) / 2)
+    assert means.loc["identify-cnn-lr0_1", "validation_score"] == pytest.approx((0.9 + 0.985) / 2)
     assert means.loc["base", "times_chosen"] == 1 and bool(means.loc["identify-cnn-lr0_1", "best_mean"])
     final = selection.final_variants(exp, table)
     cfg, seeds = final["nested-identify-cnn-lr0_1"]
@@ -237,6 +239,7 @@ def test_quick_open_set_with_known_probes_never_trained_on(tmp_path):
     """orl-openset --quick through the CLI: the networks and PCA learn from the enrolled images only (n_train is
     the gallery), each final run is calibrated by its validation twin, and the table is written."""
     from experiments import cli
+    from experiments.faces.openset import CALIBRATION_INNER_FOLDS
 
     variants = ["base", "eigenfaces-calibration", "cnn-cosface-s30-m0_35-56x46",
                 "cnn-cosface-s30-m0_35-56x46-calibration"]
@@ -246,8 +249,9 @@ def test_quick_open_set_with_known_probes_never_trained_on(tmp_path):
     assert (runs["n_train"] == runs["gallery_size"]).all() and (runs["probes_known"] == runs["gallery_size"]).all()
     table = pd.read_csv(tmp_path / "orl_openset_unseen.csv", dtype={"fold": str})
     assert len(table) == 2 * 2 * 2 and set(table["fold"]) == {"1", "pooled"}  # 2 methods, fold 1 and pooled, 2 FARs
+    # each method's calibration: one validation run per inner fold
     ids = [i for joined in table.loc[table["fold"] == "1", "calibration_run_id"] for i in joined.split(";")]
-    assert len(set(ids)) == 2 * 3 and set(ids) <= set(runs["run_id"])  # each method's 3 inner folds
+    assert len(set(ids)) == 2 * len(CALIBRATION_INNER_FOLDS) and set(ids) <= set(runs["run_id"])
     with pytest.raises(ConfigError, match="openset_train"):
         kind.validate("t", {"task": "verify", "openset_train": "gallery"})
 
@@ -272,7 +276,10 @@ def test_thresholds_are_calibrated_on_the_selections_inner_folds():
     from experiments.faces.openset import CALIBRATION_INNER_FOLDS, calibration_run_ids
     from experiments.runner import run_id
 
-    assert get_experiment("orl-selection").cross == {"inner_fold": list(CALIBRATION_INNER_FOLDS)}
+    chosen = get_experiment("orl-selection")
+    for v, cfg in chosen.runs.items():
+        if cfg["task"] == "verify":
+            assert [c["inner_fold"] for c in chosen.configs_of(v)] == list(CALIBRATION_INNER_FOLDS), v
     unseen = get_experiment("orl-openset")
     for v, cfg in unseen.runs.items():
         folds = [c["inner_fold"] for c in unseen.configs_of(v)]

@@ -7,9 +7,9 @@ threshold, else "unknown". DIR (detection and identification rate): the share of
 the right identity; FAR: the share of unknown probes accepted (experiments/faces/metrics.py).
 
 The threshold for a target FAR is calibrated without the test people: on the fold's validation runs (the same
-settings, protocol "validation", on inner folds 0-2: each time 24 training people enrol and 8 other training
-people are the unknowns, 24 people and 240 unknown probes in all), the lowest threshold that accepts at most
-floor(FAR x 240) of the validation unknowns. The test FAR it gives is
+settings, protocol "validation", on inner folds 0-3, the selection's: each time 24 training people enrol and 8
+other training people are the unknowns, all 32 people once and 320 unknown probes in all), the lowest threshold
+that accepts at most floor(FAR x 320) of the validation unknowns. The test FAR it gives is
 reported beside the target; the DIR read off the test curve at the target FAR (the threshold chosen on the
 test people) is given for comparison only. The known probes were training images of the network (it trains
 on all 10 images of its people), as in deployment, where the enrolled people are the ones it learnt.
@@ -37,7 +37,7 @@ CALIBRATION_TABLE = "orl_selection_runs"
 
 # the validation runs that calibrate a final run's threshold: its settings on the selection's inner folds
 # (orl-selection's [cross]; orl-openset's calibration variants cross the same; tests/test_faces_selection.py)
-CALIBRATION_INNER_FOLDS = (0, 1, 2)
+CALIBRATION_INNER_FOLDS = (0, 1, 2, 3)
 
 
 def calibration_run_ids(row: pd.Series, config: dict) -> list[str]:
