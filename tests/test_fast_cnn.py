@@ -277,6 +277,29 @@ def decision_flip(model, fm, x, params, state, rng) -> bool:
     return False
 
 
+class _Nudged(seq.Conv2d):
+    """A convolution whose output is moved by 1e-12 to 1e-11, growing along each row: rounding-sized differences,
+    to plant decision flips."""
+
+    def forward(self, x, params, state, *, train: bool, rng=None):
+        y, cache, state = super().forward(x, params, state, train=train, rng=rng)
+        return y + 1e-12 * (1 + np.arange(y.shape[-1])), cache, state
+
+
+@pytest.mark.parametrize("after", ["relu", "maxpool"])
+def test_decision_flip_finds_a_planted_flip_and_no_other(after):
+    """A zero kernel makes every ReLU input exactly 0 and every pooling window a tie (its first entry wins); the
+    nudged convolution gives every ReLU input the other sign and every window its last column as the maximum."""
+    last = seq.Activation("relu") if after == "relu" else seq.MaxPool2d(2)
+    model, nudged = seq.Sequential((seq.Conv2d(1, 2, 3), last)), seq.Sequential((_Nudged(1, 2, 3), last))
+    params, state = model.init(0, np.float64)
+    params[0]["K"][:] = 0.0
+    x = np.random.default_rng(0).normal(size=(2, 1, 6, 6))
+    rng = np.random.default_rng(1)
+    assert not decision_flip(model, model, x, params, state, rng)
+    assert decision_flip(model, nudged, x, params, state, rng)
+
+
 # Trajectories: float64 within 1e-12 at every step of 200 (measured: LeNet 6e-16, the face CNN 3e-14). float32 is
 # checked one step at a time (resync: each step starts from the reference's parameters), within assert_close's
 # atol 1e-5, but for a step whose ReLU sign or pooling maximum is decided the other way on inputs equal to
