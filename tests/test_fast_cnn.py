@@ -108,6 +108,7 @@ def test_conv_in_blocks_of_output_rows_matches_the_reference(case, dtype, monkey
     from experiments.engines.fast import conv
 
     monkeypatch.setattr(conv, "BLOCK_BYTES", 1)  # one output row per block, at every depth
+    monkeypatch.setattr(conv, "DEEP_BLOCK_BYTES", 1)
     monkeypatch.setattr(conv, "SHALLOW", 10**9)
     monkeypatch.setattr(conv, "LARGE", 0)
     assert len(conv.row_blocks((5, 3), 2, 200, 8)) == 5
