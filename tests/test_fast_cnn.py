@@ -245,7 +245,7 @@ def lockstep(model, params, state, optimizer, batches, lr: float, resync: bool =
     rngs = [np.random.default_rng(11), np.random.default_rng(11)]  # dropout masks: the same draws
     worst = []
     for x, y in batches:
-        start = copy.deepcopy((runs[0][0], runs[0][1], rngs[0]))
+        start = copy.deepcopy((runs[0][0], runs[0][1], rngs[0])) if resync else None
         for i, m in enumerate((model, fm)):
             p, s, o = runs[i]
             r = m.loss_and_grads(x, y, p, s, train=True, rng=rngs[i])

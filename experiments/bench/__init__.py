@@ -39,7 +39,7 @@ def run_bench(quick: bool = False, repeats: int = 7) -> pd.DataFrame:
     prov = {"command": command_line(), "seed": SEED, **stamp(), "quick": quick, **numerics(),
             "forced_kernel": forced}
     if forced:
-        print(f"bench: OPENBLAS_CORETYPE={forced} is set, so NumPy's OpenBLAS runs its {numerics()['blas_kernel']} "
+        print(f"bench: OPENBLAS_CORETYPE={forced} is set, so NumPy's OpenBLAS runs its {prov['blas_kernel']} "
               "kernel whatever the CPU supports (the rows record it); unset it for the CPU's own kernel")
     rows = [{**r, **prov} for r in rows]
     out = OUT if not quick else ROOT / "out" / "bench-quick.csv"

@@ -17,7 +17,7 @@ What changes:
 - col2im is one compiled gather (kernels.py): each input pixel's gradient is summed once, in the
   reference's order, straight into the unpadded (c_in, H, W, N) array (no padded buffer, no crop); when
   D = K_mat^T dS is over LARGE it is computed a block of output rows at a time, last block first, and each
-  block added into dE/dx while it is in the cache (kernels.col2im_rows: the same order of additions, so
+  block added into dE/dx while it is in the cache (kernels.col2im: the same order of additions, so
   float64 keeps the reference's bits; float32's blocked GEMM rounds D differently, within rounding). Measured
   on 16->32 3x3 at 56x46, batch 32: dE/dx 25-30 ms whole, 15-21 ms in blocks;
 - the reference's checks of shapes, dtypes and geometry run once per geometry (cached); its scan of
@@ -74,7 +74,7 @@ LARGE = 3 << 20  # and so is an X_col (or dE/dx's D) of more bytes than this (it
 
 def row_blocks(out_hw, N: int, depth: int, itemsize: int, shallow: int | None = None) -> list[tuple[int, int]]:
     """Ranges of output rows u: all rows at once for a deep GEMM on a moderate X_col, else blocks of X_col of
-    at most BLOCK_BYTES.
+    at most BLOCK_BYTES (shallow GEMMs) or DEEP_BLOCK_BYTES.
 
     Measured (float32, minimum of interleaved repeats): blocks take LeNet's first layer (depth 25, batch 64)
     from 1.2 to 0.6 ms and the face CNN's first (depth 9) from 0.32 to 0.19 ms; at depths 144 to 288 on
@@ -154,21 +154,18 @@ def backward(ds, cache, need_dx: bool = True):
 
 
 def input_gradient(K, dS4, stride, p, out_hw, shape) -> np.ndarray:
-    """dE/dx (c_in, H, W, N) = col2im(K_mat^T dS): whole, or D = K_mat^T dS a block of output rows at a time
-    (last block first) when D is large, so that each block is added into dE/dx while it is in the cache."""
+    """dE/dx (c_in, H, W, N) = col2im(K_mat^T dS), D = K_mat^T dS computed a block of output rows at a time
+    (last block first; one block when D is small), so that each block is added into dE/dx while it is in the cache."""
     c_out, c_in, k_h, k_w = K.shape
+    depth, N = c_in * k_h * k_w, shape[3]
     KT = K.reshape(c_out, -1).T
-    N = shape[3]
-    spans = row_blocks(out_hw, N, c_in * k_h * k_w, K.itemsize, shallow=0)
-    if len(spans) == 1:
-        D = (KT @ dS4.reshape(c_out, -1)).reshape(c_in, k_h, k_w, out_hw[0], out_hw[1], N)
-        return kernels.col2im(D, stride[0], stride[1], p[0], p[2], np.empty(shape, dtype=K.dtype))
+    spans = row_blocks(out_hw, N, depth, K.itemsize, shallow=0)
     dx = np.zeros(shape, dtype=K.dtype)
-    buf = np.empty(c_in * k_h * k_w * (spans[0][1] - spans[0][0]) * out_hw[1] * N, dtype=K.dtype)
+    buf = np.empty(depth * (spans[0][1] - spans[0][0]) * out_hw[1] * N, dtype=K.dtype)
     for u0, u1 in reversed(spans):
-        D = buf[:c_in * k_h * k_w * (u1 - u0) * out_hw[1] * N].reshape(c_in * k_h * k_w, -1)
+        D = buf[:depth * (u1 - u0) * out_hw[1] * N].reshape(depth, -1)
         np.matmul(KT, out_rows(dS4, u0, u1), out=D)
-        kernels.col2im_rows(D.reshape(c_in, k_h, k_w, u1 - u0, out_hw[1], N), u0, stride[0], stride[1], p[0], p[2], dx)
+        kernels.col2im(D.reshape(c_in, k_h, k_w, u1 - u0, out_hw[1], N), u0, stride[0], stride[1], p[0], p[2], dx)
     return dx
 
 

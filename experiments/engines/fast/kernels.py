@@ -3,10 +3,8 @@
 Each loop does in one pass what the reference does in k_h k_w strided NumPy passes, and adds in the
 reference's order where the reference adds (so float64 results are the same bits, not merely close):
     col2im          dE/dx[c, a, e] = sum over kernel entries (i, j), row-major, of the window entries
-                    that came from pixel (a, e): a gather, each pixel written once (no scatter, no padding)
-    col2im_rows     the same sums a block of output rows at a time: each block's terms added to the pixels
-                    they reach, blocks from the last to the first, so every pixel still receives its terms
-                    in increasing (i, j)
+                    that came from pixel (a, e), for all output rows or a block of them (blocks from the
+                    last to the first keep the order): added straight into the unpadded dE/dx
     maxpool_forward the maximum of each window and its row-major position (first maximum on ties)
     maxpool_backward (r == i k_w + j) dy added at every window entry (i, j), in the reference's order
     avgpool_forward / avgpool_backward  window sums (row-major) / dy / D spread over each window
@@ -20,36 +18,14 @@ import numpy as np
 
 
 @numba.njit(cache=True)
-def col2im(D, stride_h, stride_w, top, left, out):
-    """out (C, H, W, N) = the adjoint of im2col of D (C, k_h, k_w, H_out, W_out, N), padding cropped."""
-    C, k_h, k_w, H_out, W_out, N = D.shape
-    H, W = out.shape[1], out.shape[2]
-    for c in range(C):
-        for a in range(H):
-            for e in range(W):
-                o = out[c, a, e]
-                o[:] = 0
-                for i in range(k_h):
-                    r = a + top - i
-                    if r < 0 or r % stride_h != 0 or r // stride_h >= H_out:
-                        continue
-                    for j in range(k_w):
-                        q = e + left - j
-                        if q < 0 or q % stride_w != 0 or q // stride_w >= W_out:
-                            continue
-                        d = D[c, i, j, r // stride_h, q // stride_w]
-                        for n in range(N):
-                            o[n] += d[n]
-    return out
-
-
-@numba.njit(cache=True)
-def col2im_rows(D, u0, stride_h, stride_w, top, left, out):
-    """out (C, H, W, N) += the adjoint of im2col of D (C, k_h, k_w, u1 - u0, W_out, N), output rows u0..u1 - 1.
+def col2im(D, u0, stride_h, stride_w, top, left, out):
+    """out (C, H, W, N) += the adjoint of im2col of D (C, k_h, k_w, u1 - u0, W_out, N), output rows u0..u1 - 1,
+    padding cropped.
 
     Pixel row a receives output row u through kernel row i = a + top - u s_h: a later row u through an
-    earlier i. Called for the blocks from the last to the first on a zeroed `out`, every pixel receives its
-    terms in col2im's order (i, then j, increasing), so the sums are col2im's bits."""
+    earlier i. Called once for all rows (u0 = 0), or for blocks of rows from the last to the first, on a
+    zeroed `out`, every pixel receives its terms in the reference's order (i, then j, increasing): the
+    reference's bits."""
     C, k_h, k_w, rows, W_out, N = D.shape
     H, W = out.shape[1], out.shape[2]
     a0 = max(0, u0 * stride_h - top)
