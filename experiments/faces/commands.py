@@ -20,7 +20,7 @@ from pathlib import Path
 
 from experiments.faces import modelfile, reading
 
-CLASSIFIER_FILE = "classifier.json"
+CLASSIFIER_FILE = modelfile.CLASSIFIER_FILE
 SUMMARY_FILE = "summary.json"
 
 
@@ -110,7 +110,7 @@ def cmd_evaluate(args) -> int:
     pin_run(1)
     folder = models_dir(args)
     classifier = json.loads(need(folder / CLASSIFIER_FILE, "the ORL classifier").read_text())
-    path, rows = evaluation.evaluate(load_gate(folder), load_embedder(folder), classifier)
+    path, rows = evaluation.evaluate(load_gate(folder), load_embedder(folder), classifier, folder)
     print("\n".join(evaluation.summary(rows)))
     print(f"-> {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path} ({len(rows)} rows)")
     return 0

@@ -10,11 +10,14 @@ about 28 pairs of people, and on the test people the FAR-1% threshold accepted 7
 comparisons). The threshold is thus calibrated for the recipe, on people none of the scoring
 networks trained on.
 
-Network and recipe: orl-faces' declared verify-cnn run (experiments/configs/orl-faces.toml: 28 x 23
-input, conv blocks 16/32/64, a 128-unit embedding with batch norm and ReLU, dropout 0.2, 100 epochs of
-Nesterov SGD, shifts and mirror images), trained as a classifier of the training people. The
-embedding of a face is the output before the classifier layer, for the face and its mirror image,
-summed, L2-normalised (the run's mirror_embedding).
+Network and recipe: the setting orl-selection chose for verification fold 0 on validation people carved
+out of that fold's 32 training people, never on its 8 test people (orl-faces' nested-verify-cosface-s16-m0_2:
+28 x 23 input, conv blocks 16/32/64, a 128-unit embedding with batch norm and ReLU, dropout 0.2, a CosFace
+head with s 16 and m 0.2, 100 epochs of Nesterov SGD, shifts and mirror images), trained as a classifier
+of the training people, with each image levelled to mean 0 and std 1 first (standardise = "image"), so
+that a darker, brighter or flatter photo of a face embeds as the face does. The embedding of a face is
+the output before the head, for the face and its mirror image, summed, L2-normalised (the run's
+mirror_embedding).
 
 A person's template is the L2-normalised mean of the embeddings of their enrolled images; a probe's
 score for a person is the cosine similarity of its embedding and the template. Calibration, on the
@@ -38,7 +41,8 @@ FILE = "embedder.npz"
 VALIDATION_PEOPLE = 8
 CALIBRATION_FOLDS = 4
 TEST_FOLD = 0
-VARIANT = "verify-cnn"  # the declared recipe it reuses
+VARIANT = "nested-verify-cosface-s16-m0_2"  # the declared recipe it reuses (module docstring)
+LEVELS = {"standardise": "image"}  # blind to a photo's brightness and contrast
 QUICK = {"epochs": 10, "channels": [8, 16], "embed": 32}
 QUICK_FOLDS = 2
 FAR_REPORTED = (0.001, 0.01, 0.1)
@@ -64,11 +68,11 @@ def orl_faces_by_sight() -> tuple[np.ndarray, np.ndarray]:
     return orl.images[~unseen], orl.images[unseen]
 
 
-def recipe(quick: bool) -> dict:
-    """The run's settings: orl-faces' verify-cnn, or its quick smoke version (seconds)."""
+def recipe(quick: bool, variant: str = VARIANT, levels: dict | None = None) -> dict:
+    """The run's settings: orl-faces' `variant` with `levels` (default LEVELS), or its quick smoke version."""
     from experiments.config import get_experiment
 
-    cfg = dict(get_experiment("orl-faces").runs[VARIANT])
+    cfg = {**get_experiment("orl-faces").runs[variant], **(LEVELS if levels is None else levels)}
     return {**cfg, **QUICK, "quick": True} if quick else cfg
 
 
@@ -108,7 +112,7 @@ class Embedder:
 
     def embed(self, faces: np.ndarray) -> np.ndarray:
         cfg = self.meta["config"]
-        x = ((images.downsample(faces, cfg["downsample"]) - self.meta["mean"]) / self.meta["std"]).astype(cfg["dtype"])
+        x = ((images.network_input(faces, cfg) - self.meta["mean"]) / self.meta["std"]).astype(cfg["dtype"])
         e = modelfile.forward(self.model, self.params, self.state, x).astype(np.float64)
         if cfg["mirror_embedding"]:
             e = e + modelfile.forward(self.model, self.params, self.state, np.ascontiguousarray(x[..., ::-1]))
@@ -131,8 +135,11 @@ def templates(embeddings: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, n
     return who, normalise(np.stack([embeddings[owners == p].mean(axis=0) for p in who]))
 
 
-def calibration_scores(embeddings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(impostor, genuine) cosine scores of the validation people (module docstring: two enrolment halves)."""
+def calibration_scores(embeddings: np.ndarray, labels: np.ndarray, probes: np.ndarray | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """(impostor, genuine) cosine scores of the validation people (module docstring: two enrolment halves); the
+    probes' embeddings are `probes` if given (the same images in another light), else the enrolled images' own."""
+    probes = embeddings if probes is None else probes
     impostor, genuine = [], []
     for half in (slice(0, 5), slice(5, 10)):
         for p in np.unique(labels):
@@ -140,7 +147,7 @@ def calibration_scores(embeddings: np.ndarray, labels: np.ndarray) -> tuple[np.n
             enrolled = np.zeros(len(labels), bool)
             enrolled[mine[half]] = True
             t = normalise(embeddings[enrolled].mean(axis=0, keepdims=True))[0]
-            s = embeddings @ t
+            s = probes @ t
             impostor.append(s[labels != p])
             genuine.append(s[(labels == p) & ~enrolled])
     return np.concatenate(impostor), np.concatenate(genuine)
@@ -153,7 +160,7 @@ def train_fold(folder, cfg: dict, fold: int, orl, progress: bool, seed: int = 0)
     from experiments.train import order_for, train
 
     who = people(fold)
-    x = images.downsample(orl.images, cfg["downsample"])
+    x = images.network_input(orl.images, cfg)
     tr = np.flatnonzero(np.isin(orl.labels, who["train"]))
     mean, std = images.standardiser(x[tr])
     y_train = np.searchsorted(who["train"], orl.labels[tr])
@@ -184,13 +191,13 @@ def summary(impostor: np.ndarray, genuine: np.ndarray) -> dict:
     return out
 
 
-def build(folder, quick: bool = False, progress: bool = False, seed: int = 0) -> dict:
+def build(folder, quick: bool = False, progress: bool = False, seed: int = 0, cfg: dict | None = None) -> dict:
     """Train the calibration folds' networks, calibrate on their validation people, write folder/embedder.npz
     (fold 0's network with the pooled calibration)."""
     from experiments.data import load
 
     t0 = time.perf_counter()
-    cfg, orl = recipe(quick), load("orl")
+    cfg, orl = cfg or recipe(quick), load("orl")
     impostor, genuine, per_fold, kept = [], [], [], None
     for fold in range(QUICK_FOLDS if quick else CALIBRATION_FOLDS):
         engine, rid, mean, std, result = train_fold(folder, cfg, fold, orl, progress, seed)

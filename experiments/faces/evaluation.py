@@ -6,11 +6,16 @@ Rows (long form, one measure each; `far` blank where it does not apply):
 - gate: accuracy at its threshold, ROC AUC, faces passed and non-faces stopped on held-out MIT CBCL (the 20%
   of each class the gate did not train on) and on scikit-image's lfw_subset (never trained on), and the
   share of the 80 ORL images of the 8 people no model sees that it passes; its ROC curves as a plot;
-- embedder: the threshold calibrated on validation people for each FAR, and the validation TAR there;
+- embedder: the threshold calibrated on validation people for each FAR, and the validation TAR there; the kept
+  network on its own 8 validation people with the probes in each photometric look (templates as taken): TAR
+  and measured FAR at those thresholds (set validation_people_fold0_LOOK);
 - recogniser: the held-out test of experiments/faces/heldout.py (enrolled from PNG copies, probed with
   JPEG copies, gate on) at each FAR: enrolled probes named right, named wrong, answered unknown; strangers
-  answered unknown; no face found;
-- classifier: the test accuracy of the ORL 40-people classifier that `identify` without a gallery uses.
+  answered unknown; no face found; then again with the probes in each photometric look (photometric.py:
+  darker, brighter, low contrast, colour channels swapped), set heldout_orl_people_LOOK;
+- classifier: the test accuracy of the ORL 40-people classifier that `identify` without a gallery uses, as
+  its run recorded it (orl_test) and measured again from its checkpoint through identify's input path, as
+  taken (orl_test_measured) and in each photometric look (orl_test_measured_LOOK).
 
 Each row records the run_id and seed of the model it measures (the recogniser's: the embedder's). A model
 trained with --quick is never a result: its numbers go to out/faces_recogniser-quick.csv, labelled quick.
@@ -23,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.faces.photometric import LOOKS
 from experiments.provenance import ROOT, command_line, numerics, stamp
 
 TABLE = "faces_recogniser"
@@ -65,14 +71,62 @@ def embedder_rows(model, fars) -> list[dict]:
                    for m, a in (("impostor_scores", model.impostor), ("genuine_scores", model.genuine))]
 
 
-def recogniser_rows(model, gate, fars) -> list[dict]:
+def embedder_look_rows(model, fars, looks=LOOKS) -> list[dict]:
+    """The kept network on its own 8 validation people (calibration fold 0): templates from the images as taken,
+    probes in each photometric look; at each FAR's calibrated threshold, the share of genuine comparisons accepted
+    (tar) and of impostor comparisons accepted (far_measured)."""
+    from experiments.data import load
+    from experiments.faces import embedder, photometric
+
+    orl, seed = load("orl"), model.meta["seed"]
+    val = np.flatnonzero(np.isin(orl.labels, np.asarray(model.meta["people"]["validation"]) - 1))
+    taken, rows = model.embed(orl.images[val]), []
+    for look in looks:
+        probes = model.embed(np.stack([photometric.grey_of(look, orl.images[i]) for i in val]))
+        impostor, genuine = embedder.calibration_scores(taken, orl.labels[val], probes)
+        for far in fars:
+            t, where = model.threshold(far), look_set("validation_people_fold0", look)
+            rows += [row("embedder", model.id, seed, where, "tar", np.mean(genuine >= t), far),
+                     row("embedder", model.id, seed, where, "far_measured", np.mean(impostor >= t), far)]
+    return rows
+
+
+def look_set(base: str, look: str) -> str:
+    """The set name of a photometric look's probes: the base set itself for the photos as taken."""
+    return base if look == "as_taken" else f"{base}_{look}"
+
+
+def recogniser_rows(model, gate, fars, looks=LOOKS) -> list[dict]:
     from experiments.faces import heldout
 
-    with tempfile.TemporaryDirectory() as tmp:
-        measured = heldout.evaluate(model, gate, Path(tmp), fars=fars)
-    rid = f"{model.id}+{gate.meta['run_id']}"
-    return [row("recogniser", rid, model.meta["seed"], "heldout_orl_people", m, v, far)
-            for far, r in measured.items() for m, v in r.items()]
+    rid, rows = f"{model.id}+{gate.meta['run_id']}", []
+    for look in looks:
+        with tempfile.TemporaryDirectory() as tmp:
+            measured = heldout.evaluate(model, gate, Path(tmp), fars=fars, look=look)
+        rows += [row("recogniser", rid, model.meta["seed"], look_set("heldout_orl_people", look), m, v, far)
+                 for far, r in measured.items() for m, v in r.items()]
+    return rows
+
+
+def classifier_rows(classifier: dict, models: Path, looks=LOOKS) -> list[dict]:
+    """The ORL classifier's accuracy on its run's test images (images 6-10 of the 40 people), as recorded by the
+    run and then measured again from its checkpoint under each photometric look, through identify's input path."""
+    from experiments.faces import classifier as orl_classifier
+    from experiments.faces import images, kind, photometric
+
+    rid, seed = classifier["run_id"], classifier["seed"]
+    rows = [row("classifier", rid, seed, "orl_test", "accuracy", classifier["test_accuracy"])]
+    engine, mean, std, cfg = orl_classifier.load_model(config=classifier["config"], seed=seed, models=models)
+    faces, labels = kind.raw_faces(cfg)
+    train, test = kind.identification_indices(cfg, labels, seed)
+    people = np.unique(labels[train])  # the classifier's outputs, in order
+    for look in looks:
+        seen = np.stack([photometric.grey_of(look, faces[i]) for i in test])
+        x = ((images.network_input(seen, cfg) - mean) / std).astype(cfg["dtype"])
+        pred = people[np.argmax(engine.probabilities(x), axis=1)]
+        rows.append(row("classifier", rid, seed, look_set("orl_test_measured", look), "accuracy",
+                        np.mean(pred == labels[test])))
+    return rows
 
 
 def plot_roc(probs: dict, path: Path) -> None:
@@ -97,16 +151,16 @@ def plot_roc(probs: dict, path: Path) -> None:
     tmp.replace(path)
 
 
-def evaluate(gate, model, classifier: dict, fars=FARS, root: Path = ROOT) -> tuple[Path, list[dict]]:
+def evaluate(gate, model, classifier: dict, models: Path, fars=FARS, root: Path = ROOT) -> tuple[Path, list[dict]]:
     """Measure a trained gate, embedder and classifier (classifier.json's contents); (the table written under
     root/results, or root/out if any model is quick, its new rows)."""
     from experiments.provenance import append_rows_atomic
 
     quick = bool(gate.meta.get("quick") or model.meta.get("quick") or classifier.get("quick"))
     probs = gate_probabilities(gate)
-    rows = gate_rows(gate, probs) + embedder_rows(model, fars) + recogniser_rows(model, gate, fars)
-    rows.append(row("classifier", classifier["run_id"], classifier["seed"], "orl_test", "accuracy",
-                    classifier["test_accuracy"]))
+    rows = (gate_rows(gate, probs) + embedder_rows(model, fars) + embedder_look_rows(model, fars)
+            + recogniser_rows(model, gate, fars))
+    rows += classifier_rows(classifier, models)
     prov = {"quick": quick, "command": command_line(), **stamp(), **numerics()}
     rows = [{**r, **prov} for r in rows]
     where = root / "out" if quick else root / "results"
@@ -118,13 +172,19 @@ def evaluate(gate, model, classifier: dict, fars=FARS, root: Path = ROOT) -> tup
 
 
 def summary(rows: list[dict]) -> list[str]:
-    """A few lines for the terminal: the gate's held-out numbers and the recogniser at each FAR."""
+    """A few lines for the terminal: the gate's held-out numbers, the recogniser at each FAR, and at FAR 0.01
+    with the probes in each photometric look."""
     gate = {(r["set"], r["measure"]): r["value"] for r in rows if r["model"] == "gate"}
     lines = [f"gate on {s}: accuracy {gate[s, 'accuracy']:.1%}, AUC {gate[s, 'auc']:.4f}"
              for s in ("cbcl_heldout", "lfw_subset")]
-    held = {(r["far"], r["measure"]): r["value"] for r in rows if r["model"] == "recogniser"}
-    for far in sorted({f for f, _ in held}):
-        g = {m: held[far, m] for m in ("identified", "misidentified", "strangers_unknown")}
+    held = {(r["set"], r["far"], r["measure"]): r["value"] for r in rows if r["model"] == "recogniser"}
+    base = "heldout_orl_people"
+    for far in sorted({f for s, f, _ in held if s == base}):
+        g = {m: held[base, far, m] for m in ("identified", "misidentified", "strangers_unknown")}
         lines.append(f"recogniser at FAR {far}: enrolled named {g['identified']:.1%} (wrongly "
                      f"{g['misidentified']:.1%}), strangers unknown {g['strangers_unknown']:.1%}")
+    looks = [(look, look_set(base, look)) for look in LOOKS if look != "as_taken"]
+    lines += [f"  probes {look} at FAR {far}: enrolled named {held[where, far, 'identified']:.1%}, strangers unknown "
+              f"{held[where, far, 'strangers_unknown']:.1%}" for look, where in looks for far in (0.01,)
+              if (where, far, "identified") in held]
     return lines

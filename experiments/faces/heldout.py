@@ -16,12 +16,13 @@ import numpy as np
 
 from experiments.faces import embedder as emb
 from experiments.faces import gallery as gal
-from experiments.faces import reading
+from experiments.faces import photometric, reading
 
 
-def write_copies(folder: Path, first_half: bool = True) -> tuple[Path, list[tuple[Path, str | None]]]:
+def write_copies(folder: Path, first_half: bool = True, look: str = "as_taken"
+                 ) -> tuple[Path, list[tuple[Path, str | None]]]:
     """(gallery folder, [(probe file, true name or None for a stranger)]) of ORL's held-out test people,
-    the first 4 enrolled (or the last 4 if not first_half)."""
+    the first 4 enrolled (or the last 4 if not first_half); the probes in photometric look `look`."""
     from PIL import Image
 
     from experiments.data import load
@@ -38,7 +39,8 @@ def write_copies(folder: Path, first_half: bool = True) -> tuple[Path, list[tupl
                 path = folder / "probes" / f"{name}_{k}.{'jpg' if known else 'png'}"
                 probes.append((path, name if known else None))
             path.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(face).save(path, quality=95) if path.suffix == ".jpg" else Image.fromarray(face).save(path)
+            image = Image.fromarray(face) if path.parent.name != "probes" else photometric.look(look, face)
+            image.save(path, quality=95) if path.suffix == ".jpg" else image.save(path)
     return folder / "gallery", probes
 
 
@@ -69,12 +71,12 @@ def rates(probes, said: list[str]) -> dict:
             "no_face": float(np.mean([s == "no face" for s in said]))}
 
 
-def evaluate(model: emb.Embedder, gate, folder: Path, fars=(0.01, 0.1)) -> dict:
+def evaluate(model: emb.Embedder, gate, folder: Path, fars=(0.01, 0.1), look: str = "as_taken") -> dict:
     """{far: rates} for the held-out people written as PNG/JPEG copies under `folder` and enrolled from them,
-    both halves in turn, pooled."""
+    both halves in turn, pooled; the probes in photometric look `look` (the enrolled images as taken)."""
     probes, said = [], {far: [] for far in fars}
     for first_half in (True, False):
-        gallery_dir, mine = write_copies(Path(folder) / ("first" if first_half else "second"), first_half)
+        gallery_dir, mine = write_copies(Path(folder) / look / ("first" if first_half else "second"), first_half, look)
         g = gal.enrol(gallery_dir, model, gate, say=lambda line: None)
         probes += mine
         for far in fars:

@@ -3,8 +3,9 @@
 First the face gate (experiments/faces/gate.py) answers "no face found" for images that are not faces.
 With --gallery FILE (made by `faces enrol`), the best matching enrolled person by cosine similarity of
 the embedder's embeddings, or "unknown" below the threshold calibrated for --far (commands.py).
-Without a gallery: the top identities among ORL's 40 people of the NumPy CNN of orl-faces' first5-cnn
-run (trained on each person's first 5 images), or "unknown" when its confidence is below --threshold.
+Without a gallery: the top identities among ORL's 40 people of the NumPy CNN of orl-faces'
+first5-cnn-levelled run (trained on each person's first 5 images; classifier.py), or "unknown" when its
+confidence is below --threshold.
 Its checkpoint: --checkpoint, else checkpoints/<run_id>.npz of a full run, else the one
 `python -m experiments faces train-model` writes under --models. Any image Pillow reads is converted
 to grey correctly (reading.py), fitted to ORL's 92 x 112 and given the run's block averaging and
@@ -13,77 +14,22 @@ standardisation.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 
 from experiments.faces import commands, modelfile
+from experiments.faces.classifier import VARIANT, load_model
 from experiments.faces.reading import FaceImageError, fit, read_face
 
-__all__ = ["FaceImageError", "answer", "identify", "load_model", "read_face", "register"]
+__all__ = ["VARIANT", "FaceImageError", "answer", "identify", "load_model", "read_face", "register"]
 
-VARIANT = modelfile.CLASSIFIER_VARIANT
 THRESHOLD = 0.5
-
-
-def default_checkpoint(run_id: str, models: Path | None) -> Path:
-    """checkpoints/<run_id>.npz of a full run if there, else the one train-model wrote under `models`."""
-    from experiments.outputs import official
-
-    full = official().checkpoints / f"{run_id}.npz"
-    return full if full.exists() else (models or modelfile.DEFAULT_DIR) / "checkpoints" / f"{run_id}.npz"
-
-
-def read_checkpoint(path: Path, run_id: str):
-    from experiments.train import CheckpointError, load_checkpoint
-
-    try:
-        return load_checkpoint(path, run_id)
-    except CheckpointError as e:  # "PATH: not a readable checkpoint (why)"
-        raise FaceImageError(f"--checkpoint {e}") from None
-
-
-def classifier_config(models: Path | None) -> dict | None:
-    """The configuration train-model recorded in `models`/classifier.json (its quick version, say), if any."""
-    path = (models or modelfile.DEFAULT_DIR) / commands.CLASSIFIER_FILE
-    try:
-        return json.loads(path.read_text())["config"] if path.is_file() else None
-    except (OSError, ValueError, KeyError) as e:
-        raise FaceImageError(f"--models {path.parent}: unreadable {path.name} ({e})") from None
-
-
-def load_model(checkpoint=None, config: dict | None = None, seed: int = 0, models: Path | None = None):
-    """(engine, mean, std) of the run with `config` (default: orl-faces' first5-cnn) restored from `checkpoint`
-    (default: checkpoints/<run_id>.npz); the standardisation is the run's (its training images)."""
-    from experiments.config import get_experiment
-    from experiments.faces import images, kind
-    from experiments.runner import RunSpec
-
-    cfg = config or classifier_config(models) or get_experiment("orl-faces").runs[VARIANT]
-    spec = RunSpec("orl-faces", "faces", VARIANT, seed, cfg)
-    path = Path(checkpoint) if checkpoint else default_checkpoint(spec.run_id, models)
-    if not path.exists():
-        raise FaceImageError(f"--checkpoint {path}: no such file; train it with `python -m experiments faces "
-                             f"train-model`")
-    ck = read_checkpoint(path, spec.run_id)
-    if ck is None or ck["epoch"] != cfg["epochs"]:
-        raise FaceImageError(f"--checkpoint {path}: not a finished run {spec.run_id} ({VARIANT}, {cfg['epochs']} "
-                             f"epochs)" + ("" if ck is None else f"; it holds epoch {ck['epoch']}"))
-    x, y = kind.load_faces(cfg)
-    train, test = kind.identification_indices(cfg, y, seed)
-    data = kind.face_data(cfg, x, y, train, test)
-    engine = kind.numpy_engine(cfg, seed, data)
-    engine.restore(ck["snapshot"])
-    mean, std = images.standardiser(x[train])
-    return engine, mean, std, cfg
 
 
 def identify(image: np.ndarray, engine, mean: float, std: float, cfg: dict, top: int = 5) -> list[tuple[int, float]]:
     """[(person number 1..40, probability)] of the `top` most likely people for a uint8 (1, 112, 92) face."""
     from experiments.faces import images
 
-    x = (images.downsample(image, cfg["downsample"]) - mean) / std
+    x = (images.network_input(image, cfg) - mean) / std
     p = engine.probabilities(x.astype(cfg["dtype"]))[0]
     best = np.argsort(-p, kind="stable")[:top]
     return [(int(k) + 1, float(p[k])) for k in best]
@@ -135,7 +81,7 @@ def register(sub) -> None:
                    help="with --gallery: false accept rate the threshold is calibrated for (default 0.01)")
     p.add_argument("--models", help=f"folder of the trained models (default {modelfile.DEFAULT_DIR})")
     p.add_argument("--no-gate", action="store_true", help="skip the face / non-face gate")
-    p.add_argument("--checkpoint", help="without --gallery: the first5-cnn run's checkpoint (default: "
+    p.add_argument("--checkpoint", help="without --gallery: the classifier run's checkpoint (default: "
                    "checkpoints/<run_id>.npz, else the one train-model wrote)")
     p.add_argument("--top", type=positive_int, default=5, help="how many identities to list (default 5)")
     p.add_argument("--threshold", type=float, default=THRESHOLD,

@@ -1,4 +1,5 @@
-"""Face images as the networks see them: block-averaged, scaled, standardised; seeded shifts and flips.
+"""Face images as the networks see them: block-averaged, scaled, levelled per image if asked, standardised;
+seeded shifts and flips.
 
 Augmentation runs in NumPy from a given Generator, so the NumPy CNN and its PyTorch twin can be fed
 the very same augmented batches.
@@ -20,6 +21,25 @@ def downsample(images: np.ndarray, factor: int) -> np.ndarray:
     x = np.asarray(images, dtype=np.float64)[:, :h - h % factor, :w - w % factor] / 255.0
     x = x.reshape(n, h // factor, factor, w // factor, factor).mean(axis=(2, 4))
     return x[:, None]
+
+
+STANDARDISE = ("dataset", "image")
+
+
+def level(x: np.ndarray) -> np.ndarray:
+    """Each image of x (N, C, H, W) mapped to mean 0 and standard deviation 1 over its own pixels:
+    x' = (x - mean(x_i)) / std(x_i). A change of brightness or contrast (a x + b, a > 0) leaves x' as it
+    was; a constant image (std 0) becomes 0."""
+    mean = x.mean(axis=(1, 2, 3), keepdims=True)
+    std = x.std(axis=(1, 2, 3), keepdims=True)
+    return (x - mean) / np.where(std > 0, std, 1.0)
+
+
+def network_input(faces: np.ndarray, cfg: dict) -> np.ndarray:
+    """uint8 faces (N, H, W) -> float64 (N, 1, h, w) as a run's network sees them before standardising with
+    the training pixels' mean and std: downsampled, then levelled per image if cfg's standardise is "image"."""
+    x = downsample(faces, cfg["downsample"])
+    return level(x) if cfg.get("standardise", "dataset") == "image" else x
 
 
 def standardiser(train: np.ndarray) -> tuple[float, float]:

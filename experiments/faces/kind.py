@@ -71,6 +71,9 @@ RUN_KEYS = {
                  one_of(("cosine", "constant"))),
     "max_shift": (int, "augmentation: random shift up to this many pixels each way", at_least(0)),
     "flip": (bool, "augmentation: random horizontal mirror", lambda v: None),
+    "standardise": (str, "input levels: dataset (x minus the training pixels' mean, over their std) or image (each "
+                    "image first to mean 0 and std 1 over its own pixels: blind to brightness and contrast)",
+                    one_of(images.STANDARDISE)),
     "dtype": (str, "float dtype of the networks", one_of(("float32", "float64"))),
     "pca_components": (int, "eigenfaces/fisherfaces: PCA components", at_least(1)),
     "mirror_embedding": (bool, "verify, cnn: embed each face as the sum of the embeddings of it and its mirror image",
@@ -111,7 +114,8 @@ DEFAULTS = {
     "dataset": "orl", "task": "identify", "method": "cnn", "split": "random", "k": 5, "folds": 5, "downsample": 4,
     "channels": [16, 32, 64], "embed": 0, "mlp_hidden": [256], "dropout": 0.5, "epochs": 100, "batch_size": 20,
     "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4, "schedule": "cosine", "max_shift": 3,
-    "flip": True, "dtype": "float32", "pca_components": 50, "mirror_embedding": False, "quick": False,
+    "flip": True, "standardise": "dataset", "dtype": "float32", "pca_components": 50, "mirror_embedding": False,
+    "quick": False,
     "head": "softmax", "cosface_scale": 30.0, "cosface_margin": 0.35,
     "arcface_scale": 30.0, "arcface_margin": 0.5, "arcface_easy_margin": False,  # ArcMarginProduct's defaults
     "triplet_margin": 0.2, "images_per_person": 0,  # FaceNet's margin on squared unit-embedding distances
@@ -123,7 +127,7 @@ HEAD_KEYS = {"cosface_scale": "cosface", "cosface_margin": "cosface", "arcface_s
              "arcface_margin": "arcface", "arcface_easy_margin": "arcface", "triplet_margin": "triplet"}
 # settings added after runs were recorded -> the value those runs had (left out of their identity)
 FROZEN = {"head": "softmax", "images_per_person": 0, "path": "reference", "protocol": "test", "inner_fold": 0,
-          "selected_by": "", "openset": False, "openset_train": "all"}
+          "selected_by": "", "openset": False, "openset_train": "all", "standardise": "dataset"}
 QUICK = {"epochs": 2, "quick": True}
 QUICK_PEOPLE = 10
 
@@ -193,13 +197,20 @@ def applies(key: str, cfg: dict) -> bool:
     return not (key in HEAD_KEYS and HEAD_KEYS[key] != cfg["head"])
 
 
-def load_faces(cfg: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Images (N, 1, H, W) float64 in [0, 1] at the run's resolution, and labels (the first 10 people if quick)."""
+def raw_faces(cfg: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The run's dataset as stored: uint8 images (N, H, W) and labels (the first 10 people if quick)."""
     from experiments.data import load
 
     ds = load(cfg["dataset"])
     keep = ds.labels < QUICK_PEOPLE if cfg["quick"] else np.ones(len(ds.labels), dtype=bool)
-    return images.downsample(ds.images[keep], cfg["downsample"]), np.asarray(ds.labels[keep])
+    return ds.images[keep], np.asarray(ds.labels[keep])
+
+
+def load_faces(cfg: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 1, H, W) float64 at the run's resolution (in [0, 1], or levelled per image), and labels (the
+    first 10 people if quick)."""
+    faces, labels = raw_faces(cfg)
+    return images.network_input(faces, cfg), labels
 
 
 def network(cfg: dict, input_shape: tuple, classes: int):

@@ -25,7 +25,9 @@ DEFAULT_DIR = Path(__file__).resolve().parents[2] / "checkpoints" / "faces"
 
 
 #: orl-faces' variant whose classifier `faces identify` uses without a gallery
-CLASSIFIER_VARIANT = "first5-cnn"
+CLASSIFIER_VARIANT = "first5-cnn-levelled"
+#: the file in the models folder that names the classifier's run (written by `faces train-model`)
+CLASSIFIER_FILE = "classifier.json"
 
 
 def model_id(what: str, seed: int, settings: dict) -> str:
