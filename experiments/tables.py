@@ -37,3 +37,20 @@ def check_seeds_column(df, path) -> None:
         if not ok:
             raise TableError(f"{path}: line {line} has seed {seed}, outside 0..2**63-1 (a run from before seeds "
                              f"were checked); delete that line")
+
+
+def configurations(df, keys):
+    """A label per row naming its resolved configuration (every run key's value, the implementation
+    included): the variant's name, or, where rows of one variant differ in a setting, the name with the
+    settings that differ. Runs are never pooled across settings, whatever their variant is called."""
+    import pandas as pd
+
+    cols = [k for k in keys if k in df.columns]
+    text = df[cols].apply(lambda c: c.map(str))  # NaN (a setting not recorded or not applying) as "nan"
+    ident = text.agg("|".join, axis=1)
+    labels = pd.Series(df["variant"].astype(str).values, index=df.index)
+    for variant, g in df.groupby("variant", sort=False):
+        if ident[g.index].nunique() > 1:
+            differ = [c for c in cols if text.loc[g.index, c].nunique() > 1]
+            labels[g.index] = [f"{variant} ({', '.join(f'{c}={r[c]}' for c in differ)})" for _, r in g.iterrows()]
+    return labels

@@ -259,3 +259,22 @@ def test_quick_grid_through_the_cli_with_its_report(tmp_path):
                  "orl_roc.png", "orl_twin.png", "orl_montage.png"):
         assert (tmp_path / name).stat().st_size > 0, name
     assert (table.stat().st_mtime if table.exists() else 0) == before
+
+
+def test_the_summary_never_pools_runs_of_different_settings():
+    """Two variants alike in task, method, split, k and resolution but not in standardise are two summary rows;
+    a variant whose own runs differ in a setting is split and named by that setting."""
+    import pandas as pd
+
+    from experiments.faces import report
+
+    base = {"experiment": "orl-faces", "task": "identify", "method": "cnn", "split": "first5", "k": 5,
+            "downsample": 4, "seed": 0, "commit": "c", "numpy_version": "n", "torch_version": "t", "train_seconds": 1.0}
+    rows = pd.DataFrame([{**base, "variant": "first5-cnn", "standardise": float("nan"), "accuracy": 0.99},
+                         {**base, "variant": "first5-cnn-levelled", "standardise": "image", "accuracy": 0.965},
+                         {**base, "variant": "odd", "standardise": "dataset", "lr": 0.05, "accuracy": 0.9},
+                         {**base, "variant": "odd", "standardise": "dataset", "lr": 0.1, "accuracy": 0.8}])
+    s = report.summarise(rows).set_index("configuration")
+    assert list(s.index) == ["first5-cnn", "first5-cnn-levelled", "odd (lr=0.05)", "odd (lr=0.1)"]
+    assert list(s["standardise"]) == ["dataset", "image", "dataset", "dataset"]
+    assert list(s["mean_accuracy"]) == [0.99, 0.965, 0.9, 0.8] and (s["runs"] == 1).all()

@@ -1,7 +1,8 @@
 """The orl-faces report: summary tables and plots from results/orl_faces.csv and the runs' per-image and
 per-pair files, next to Lawrence et al. (1997).
 
-orl_summary.csv       per configuration (task, method, split, k, resolution): runs, mean +- sd accuracy/error
+orl_summary.csv       per resolved configuration (named by its variant; task, method, split, k, resolution,
+                      standardise): runs, mean +- sd accuracy/error
 orl_verification.csv  per fold and pooled over the folds' pairs: ROC AUC, EER, TAR at 1% FAR, CNN and eigenfaces
 orl_rejection.csv     error against the fraction of test images rejected by confidence (pooled over the splits)
 orl_twin.csv          NumPy CNN vs its PyTorch twin: accuracies and weight differences
@@ -20,7 +21,7 @@ import pandas as pd
 
 from experiments.faces import metrics
 from experiments.provenance import of_runs, write_csv_atomic
-from experiments.tables import read_table
+from experiments.tables import configurations, read_table
 
 LAWRENCE = {"SOM + convolutional network": 0.038, "KLT + convolutional network": 0.053,
             "SOM + MLP (no convolution)": 0.40, "eigenfaces": 0.105}
@@ -34,14 +35,28 @@ def resolution(downsample: int) -> str:
     return f"{112 // downsample}x{92 // downsample}"
 
 
+def first_setting(g: pd.DataFrame, key: str):
+    """A setting of a group of runs of one configuration (its frozen value if the table predates it)."""
+    from experiments.faces import kind
+
+    v = g.iloc[0].get(key)
+    return kind.FROZEN[key] if v is None or pd.isna(v) else v
+
+
 def summarise(rows: pd.DataFrame, source: str = "results/orl_faces.csv") -> pd.DataFrame:
-    """One row per configuration of the identification runs: mean and sample sd over the splits, with the
-    seeds, commits and versions of its runs."""
+    """One row per resolved configuration of the identification runs (tables.configurations over every setting:
+    the variant's name, with the settings that differ where one variant's runs differ): mean and sample sd over
+    the splits, with the seeds, commits and versions of its runs."""
+    from experiments.faces import kind
+
     ident = rows[(rows["task"] == "identify")]
     out = []
-    for key, g in ident.groupby(CONFIG, sort=False):
+    labels = configurations(ident, [k for k in kind.RUN_KEYS if k != "selected_by"])
+    for label, g in ident.groupby(labels, sort=False) if len(ident) else ():
+        key = tuple(g.iloc[0][c] for c in CONFIG)
         acc = g["accuracy"].to_numpy()
-        out.append({**dict(zip(CONFIG, key)), "resolution": resolution(int(key[4])), "runs": len(g),
+        out.append({"configuration": label, **dict(zip(CONFIG, key)), "resolution": resolution(int(key[4])),
+                    "standardise": first_setting(g, "standardise"), "runs": len(g),
                     "mean_accuracy": acc.mean(),
                     "sd_accuracy": acc.std(ddof=1) if len(acc) > 1 else float("nan"), "min_accuracy": acc.min(),
                     "max_accuracy": acc.max(), "mean_error": 1 - acc.mean(),
@@ -63,24 +78,31 @@ def read_files(out, g: pd.DataFrame, column: str) -> pd.DataFrame:
 
 
 def verification_table(out, rows: pd.DataFrame, source: str = "results/orl_faces.csv") -> tuple[pd.DataFrame, dict]:
+    """Per resolved configuration of the verification runs (tables.configurations): each fold, the mean of the
+    folds and the folds' pairs pooled; and the pooled pairs of each, for the ROC plot."""
+    from experiments.faces import kind
+
     ver = rows[rows["task"] == "verify"]
     if "head" in ver:  # each head's runs are a method of their own: cnn-cosface, cnn-arcface, cnn-triplet
         head = ver["head"].fillna("softmax")
         ver = ver.assign(method=ver["method"].where(head == "softmax", "cnn-" + head))
     table, pooled_pairs = [], {}
-    for (method, ds), g in ver.groupby(["method", "downsample"], sort=False):
-        name = f"{method} {resolution(int(ds))}"
+    labels = configurations(ver, [k for k in kind.RUN_KEYS if k != "selected_by"])
+    for label, g in ver.groupby(labels, sort=False) if len(ver) else ():
+        method, ds = g["method"].iloc[0], g["downsample"].iloc[0]
+        name, where = f"{method} {resolution(int(ds))} ({label})", {"configuration": label, "method": method,
+                                                                    "resolution": resolution(int(ds))}
         for _, r in g.sort_values("seed").iterrows():
-            table.append({"method": method, "resolution": resolution(int(ds)), "fold": int(r["seed"]),
+            table.append({**where, "fold": int(r["seed"]),
                           **{k: r[k] for k in ("auc", "eer", "tar_at_far1", "pairs_same", "pairs_different")}})
         pairs = read_files(out, g, "pairs")
         pooled_pairs[name] = pairs
         m = metrics.verification(pairs["score"].to_numpy(), pairs["same"].to_numpy(bool))
         mean = g[["auc", "eer", "tar_at_far1"]].mean()
-        table.append({"method": method, "resolution": resolution(int(ds)), "fold": "mean of folds",
+        table.append({**where, "fold": "mean of folds",
                       **mean.to_dict(), "pairs_same": g["pairs_same"].sum(),
                       "pairs_different": g["pairs_different"].sum()})
-        table.append({"method": method, "resolution": resolution(int(ds)), "fold": "pooled pairs", **m})
+        table.append({**where, "fold": "pooled pairs", **m})
         for row in table[-len(g) - 2:]:
             row.update(of_runs(g, source))
     return pd.DataFrame(table), pooled_pairs

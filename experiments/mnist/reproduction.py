@@ -15,7 +15,7 @@ import pandas as pd
 
 from experiments.plots import STUDY_ACC, plot_curves
 from experiments.provenance import ROOT, of_runs, write_csv_atomic
-from experiments.tables import read_table
+from experiments.tables import configurations, read_table
 
 WITHIN = 0.003  # 0.3 percentage points
 # below this after 100 epochs the network is stuck: in the runs here such networks saturate within the
@@ -62,20 +62,6 @@ def last_epochs_acc(curves) -> float:
 def flat(v) -> str:
     """A setting as the rows record it (lists joined by '-')."""
     return "-".join(map(str, v)) if isinstance(v, list) else str(v)
-
-
-def configurations(df: pd.DataFrame, keys) -> pd.Series:
-    """A label per row naming its resolved configuration (every run key's value, the implementation
-    included): the variant's name, or, where rows of one variant differ in a setting, the name with the
-    settings that differ. Runs are never pooled across settings, whatever their variant is called."""
-    cols = [k for k in keys if k in df.columns]
-    ident = df[cols].astype(str).agg("|".join, axis=1)
-    labels = pd.Series(df["variant"].astype(str).values, index=df.index)
-    for variant, g in df.groupby("variant", sort=False):
-        if ident[g.index].nunique() > 1:
-            differ = [c for c in cols if g[c].astype(str).nunique() > 1]
-            labels[g.index] = [f"{variant} ({', '.join(f'{c}={r[c]}' for c in differ)})" for _, r in g.iterrows()]
-    return labels
 
 
 def summarise(df: pd.DataFrame, varied: tuple, experiment: str = "seed-mlp",
