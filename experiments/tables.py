@@ -45,7 +45,7 @@ def configurations(df, keys):
     settings that differ. Runs are never pooled across settings, whatever their variant is called."""
     import pandas as pd
 
-    cols = [k for k in keys if k in df.columns]
+    cols = list(dict.fromkeys(k for k in keys if k in df.columns))  # a key named twice is one setting
     text = df[cols].apply(lambda c: c.map(str))  # NaN (a setting not recorded or not applying) as "nan"
     ident = text.agg("|".join, axis=1)
     labels = pd.Series(df["variant"].astype(str).values, index=df.index)
