@@ -8,7 +8,7 @@
 train-model trains, seeded, into --models (default checkpoints/faces/, git-ignored; never results/):
 the face gate (gate.npz: experiments/faces/gate.py), the embedder with its calibration (embedder.npz:
 experiments/faces/embedder.py) and the classifier of ORL's 40 people that `identify` without a
-gallery uses (orl-faces' first5-cnn run, checkpoints/<run_id>.npz, with classifier.json naming it).
+gallery uses (orl-faces' first5-cnn-levelled run, checkpoints/<run_id>.npz, with classifier.json naming it).
 --quick trains tiny labelled versions in seconds (for tests), never a result.
 """
 
@@ -48,7 +48,7 @@ def load_embedder(folder: Path):
 
 
 def train_classifier(folder: Path, quick: bool, progress: bool) -> dict:
-    """orl-faces' first5-cnn run (or its quick version) into folder/checkpoints; classifier.json names it."""
+    """orl-faces' CLASSIFIER_VARIANT run (or its quick version) into folder/checkpoints; classifier.json names it."""
     from experiments.config import get_experiment
     from experiments.faces import kind
     from experiments.outputs import Outputs
