@@ -67,9 +67,11 @@ def rows(quick: bool = False, repeats: int = 5) -> list[dict]:
     """The face-CNN epoch row (three implementations) and the fast step's peak memory."""
     threads = pin(1)
     calls, steps, batch, dtype = face_epoch_calls(quick)
-    t = interleaved(calls, repeats)
+    faults = {}
+    t = interleaved(calls, repeats, faults=faults)
     out = row(f"orl-faces cnn one epoch: {steps} steps batch {batch} on 28x23", dtype, t, repeats,
-              "seconds per epoch", f"nesterov sgd + weight decay; same pre-augmented batches; {threads}")
+              "seconds per epoch", f"nesterov sgd + weight decay; same pre-augmented batches; {threads}",
+              faults=faults)
     return [{**r, "quick": quick} for r in out + [memory_row()]]
 
 

@@ -39,10 +39,11 @@ def epoch_rows(quick: bool, repeats: int) -> list[dict]:
     repeats = 1 if quick else max(1, repeats // 2)
     out = []
     for dtype in (np.float32, np.float64):
-        t = interleaved(lenet_epoch_calls(dtype, steps), repeats)
+        faults = {}
+        t = interleaved(lenet_epoch_calls(dtype, steps), repeats, faults=faults)
         label = "one epoch (938 steps)" if steps == 938 else f"{steps} steps"
         out += row(f"lenet() cnn sgd batch 64 {label}", dtype, t, repeats, "seconds per run",
-                   f"MNIST, lr 0.05; {threads}")
+                   f"MNIST, lr 0.05; {threads}", faults=faults)
     return out
 
 
