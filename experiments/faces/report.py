@@ -35,28 +35,27 @@ def resolution(downsample: int) -> str:
     return f"{112 // downsample}x{92 // downsample}"
 
 
-def first_setting(g: pd.DataFrame, key: str):
-    """A setting of a group of runs of one configuration (its frozen value if the table predates it)."""
+def settings_of(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """(rows with every setting recorded before it existed read as its frozen value, the setting columns): the
+    keys tables.configurations compares, so a run recorded before a setting and one after it are one
+    configuration when the setting is at its frozen value."""
     from experiments.faces import kind
 
-    v = g.iloc[0].get(key)
-    return kind.FROZEN[key] if v is None or pd.isna(v) else v
+    filled = {k: rows[k].astype(object).where(rows[k].notna(), v) for k, v in kind.FROZEN.items() if k in rows}
+    return rows.assign(**filled), [k for k in kind.RUN_KEYS if k != "selected_by"]
 
 
 def summarise(rows: pd.DataFrame, source: str = "results/orl_faces.csv") -> pd.DataFrame:
     """One row per resolved configuration of the identification runs (tables.configurations over every setting:
     the variant's name, with the settings that differ where one variant's runs differ): mean and sample sd over
     the splits, with the seeds, commits and versions of its runs."""
-    from experiments.faces import kind
-
-    ident = rows[(rows["task"] == "identify")]
+    ident, keys = settings_of(rows[(rows["task"] == "identify")])
     out = []
-    labels = configurations(ident, [k for k in kind.RUN_KEYS if k != "selected_by"])
-    for label, g in ident.groupby(labels, sort=False) if len(ident) else ():
+    for label, g in ident.groupby(configurations(ident, keys), sort=False) if len(ident) else ():
         key = tuple(g.iloc[0][c] for c in CONFIG)
         acc = g["accuracy"].to_numpy()
         out.append({"configuration": label, **dict(zip(CONFIG, key)), "resolution": resolution(int(key[4])),
-                    "standardise": first_setting(g, "standardise"), "runs": len(g),
+                    "standardise": g["standardise"].iloc[0] if "standardise" in g else "dataset", "runs": len(g),
                     "mean_accuracy": acc.mean(),
                     "sd_accuracy": acc.std(ddof=1) if len(acc) > 1 else float("nan"), "min_accuracy": acc.min(),
                     "max_accuracy": acc.max(), "mean_error": 1 - acc.mean(),
@@ -80,15 +79,12 @@ def read_files(out, g: pd.DataFrame, column: str) -> pd.DataFrame:
 def verification_table(out, rows: pd.DataFrame, source: str = "results/orl_faces.csv") -> tuple[pd.DataFrame, dict]:
     """Per resolved configuration of the verification runs (tables.configurations): each fold, the mean of the
     folds and the folds' pairs pooled; and the pooled pairs of each, for the ROC plot."""
-    from experiments.faces import kind
-
-    ver = rows[rows["task"] == "verify"]
+    ver, keys = settings_of(rows[rows["task"] == "verify"])
     if "head" in ver:  # each head's runs are a method of their own: cnn-cosface, cnn-arcface, cnn-triplet
         head = ver["head"].fillna("softmax")
         ver = ver.assign(method=ver["method"].where(head == "softmax", "cnn-" + head))
     table, pooled_pairs = [], {}
-    labels = configurations(ver, [k for k in kind.RUN_KEYS if k != "selected_by"])
-    for label, g in ver.groupby(labels, sort=False) if len(ver) else ():
+    for label, g in ver.groupby(configurations(ver, keys), sort=False) if len(ver) else ():
         method, ds = g["method"].iloc[0], g["downsample"].iloc[0]
         name, where = f"{method} {resolution(int(ds))} ({label})", {"configuration": label, "method": method,
                                                                     "resolution": resolution(int(ds))}
