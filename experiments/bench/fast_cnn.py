@@ -73,7 +73,8 @@ def interleaved(fns: dict, repeats: int, inner: int = 1, faults: dict | None = N
             times[k].append((time.perf_counter() - t0) / inner)
             touched[k] += minor_faults() - f0
     if faults is not None:
-        faults.update({k: touched[k] / (repeats * inner) if minor_faults() >= 0 else float("nan") for k in fns})
+        counted = minor_faults() >= 0
+        faults.update({k: touched[k] / (repeats * inner) if counted else float("nan") for k in fns})
     return {k: float(np.median(v)) for k, v in times.items()}
 
 

@@ -68,11 +68,11 @@ def orl_faces_by_sight() -> tuple[np.ndarray, np.ndarray]:
     return orl.images[~unseen], orl.images[unseen]
 
 
-def recipe(quick: bool, variant: str = VARIANT, levels: dict | None = None) -> dict:
-    """The run's settings: orl-faces' `variant` with `levels` (default LEVELS), or its quick smoke version."""
+def recipe(quick: bool, levels: dict | None = None) -> dict:
+    """The run's settings: orl-faces' VARIANT with `levels` (default LEVELS), or its quick smoke version."""
     from experiments.config import get_experiment
 
-    cfg = {**get_experiment("orl-faces").runs[variant], **(LEVELS if levels is None else levels)}
+    cfg = {**get_experiment("orl-faces").runs[VARIANT], **(LEVELS if levels is None else levels)}
     return {**cfg, **QUICK, "quick": True} if quick else cfg
 
 

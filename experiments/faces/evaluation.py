@@ -99,13 +99,11 @@ def look_set(base: str, look: str) -> str:
 def recogniser_rows(model, gate, fars, looks=LOOKS) -> list[dict]:
     from experiments.faces import heldout
 
-    rid, rows = f"{model.id}+{gate.meta['run_id']}", []
-    for look in looks:
-        with tempfile.TemporaryDirectory() as tmp:
-            measured = heldout.evaluate(model, gate, Path(tmp), fars=fars, look=look)
-        rows += [row("recogniser", rid, model.meta["seed"], look_set("heldout_orl_people", look), m, v, far)
-                 for far, r in measured.items() for m, v in r.items()]
-    return rows
+    rid = f"{model.id}+{gate.meta['run_id']}"
+    with tempfile.TemporaryDirectory() as tmp:
+        measured = heldout.evaluate(model, gate, Path(tmp), fars=fars, looks=looks)
+    return [row("recogniser", rid, model.meta["seed"], look_set("heldout_orl_people", look), m, v, far)
+            for look, by_far in measured.items() for far, r in by_far.items() for m, v in r.items()]
 
 
 def classifier_rows(classifier: dict, models: Path, looks=LOOKS) -> list[dict]:

@@ -19,43 +19,50 @@ from experiments.faces import gallery as gal
 from experiments.faces import photometric, reading
 
 
-def write_copies(folder: Path, first_half: bool = True, look: str = "as_taken"
-                 ) -> tuple[Path, list[tuple[Path, str | None]]]:
-    """(gallery folder, [(probe file, true name or None for a stranger)]) of ORL's held-out test people,
-    the first 4 enrolled (or the last 4 if not first_half); the probes in photometric look `look`."""
+def write_copies(folder: Path, first_half: bool = True, looks=("as_taken",)
+                 ) -> tuple[Path, dict[str, list[tuple[Path, str | None]]]]:
+    """(gallery folder, {look: [(probe file, true name or None for a stranger)]}) of ORL's held-out test people,
+    the first 4 enrolled (or the last 4 if not first_half), the enrolled images as taken, the probes written once
+    in each photometric look."""
     from PIL import Image
 
     from experiments.data import load
 
     orl = load("orl")
     test = emb.people()["test"]
-    probes = []
+    probes = {look: [] for look in looks}
     for i, p in enumerate(test):
         name, faces, known = f"s{p + 1}", orl.images[orl.labels == p], (i < len(test) // 2) == first_half
         for k, face in enumerate(faces, start=1):
             if known and k <= 5:
                 path = folder / "gallery" / name / f"{k}.png"
-            else:
-                path = folder / "probes" / f"{name}_{k}.{'jpg' if known else 'png'}"
-                probes.append((path, name if known else None))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            image = Image.fromarray(face) if path.parent.name != "probes" else photometric.look(look, face)
-            image.save(path, quality=95) if path.suffix == ".jpg" else image.save(path)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(face).save(path)
+                continue
+            for look in looks:
+                path = folder / "probes" / look / f"{name}_{k}.{'jpg' if known else 'png'}"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                image = photometric.look(look, face)
+                image.save(path, quality=95) if path.suffix == ".jpg" else image.save(path)
+                probes[look].append((path, name if known else None))
     return folder / "gallery", probes
 
 
-def answers(model: emb.Embedder, gallery: gal.Gallery, gate, probes, far: float) -> list[str | None]:
-    """Each probe's answer: a person's name, "unknown", or "no face"."""
-    t = model.threshold(far)
+def best_matches(model: emb.Embedder, gallery: gal.Gallery, gate, probes) -> list[tuple[str | None, float]]:
+    """Each probe's best enrolled match and its score, or (None, nan) when the gate finds no face."""
     out = []
     for path, _ in probes:
         grey = reading.read_grey(path)
         if gate is not None and gate.probability([grey])[0] < gate.threshold:
-            out.append("no face")
+            out.append((None, float("nan")))
             continue
-        name, s = gallery.ranked(model.embed(reading.fit(grey)[None])[0])[0]
-        out.append(name if s >= t else "unknown")
+        out.append(gallery.ranked(model.embed(reading.fit(grey)[None])[0])[0])
     return out
+
+
+def answers(matches: list[tuple[str | None, float]], threshold: float) -> list[str]:
+    """Each probe's answer at `threshold`: a person's name, "unknown", or "no face"."""
+    return ["no face" if name is None else name if s >= threshold else "unknown" for name, s in matches]
 
 
 def rates(probes, said: list[str]) -> dict:
@@ -71,14 +78,15 @@ def rates(probes, said: list[str]) -> dict:
             "no_face": float(np.mean([s == "no face" for s in said]))}
 
 
-def evaluate(model: emb.Embedder, gate, folder: Path, fars=(0.01, 0.1), look: str = "as_taken") -> dict:
-    """{far: rates} for the held-out people written as PNG/JPEG copies under `folder` and enrolled from them,
-    both halves in turn, pooled; the probes in photometric look `look` (the enrolled images as taken)."""
-    probes, said = [], {far: [] for far in fars}
+def evaluate(model: emb.Embedder, gate, folder: Path, fars=(0.01, 0.1), looks=("as_taken",)) -> dict:
+    """{look: {far: rates}} for the held-out people written as PNG/JPEG copies under `folder` and enrolled from
+    them (as taken), both halves in turn, pooled; the probes in each photometric look of `looks`."""
+    probes, matches = {look: [] for look in looks}, {look: [] for look in looks}
     for first_half in (True, False):
-        gallery_dir, mine = write_copies(Path(folder) / look / ("first" if first_half else "second"), first_half, look)
+        gallery_dir, mine = write_copies(Path(folder) / ("first" if first_half else "second"), first_half, looks)
         g = gal.enrol(gallery_dir, model, gate, say=lambda line: None)
-        probes += mine
-        for far in fars:
-            said[far] += answers(model, g, gate, mine, far)
-    return {far: rates(probes, said[far]) for far in fars}
+        for look in looks:
+            probes[look] += mine[look]
+            matches[look] += best_matches(model, g, gate, mine[look])
+    return {look: {far: rates(probes[look], answers(matches[look], model.threshold(far))) for far in fars}
+            for look in looks}
