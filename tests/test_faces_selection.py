@@ -204,7 +204,8 @@ def test_quick_nested_selection_final_runs_and_open_set_through_the_cli(tmp_path
 
     table = ROOT / "results" / "orl_selection_runs.csv"
     before = table.stat().st_mtime if table.exists() else 0
-    variants = ["base", "identify-cnn-lr0_1", "identify-cnn-56x46", "verify-softmax", "verify-cosface-s16-m0_2",
+    variants = ["base", "identify-cnn-mirror", "identify-cnn-lr0_1", "identify-cnn-wide-mirror", "identify-cnn-56x46",
+                "verify-softmax", "verify-cosface-s16-m0_2",
                 "verify-cosface-s30-m0_35", "verify-cosface-s30-m0_35-56x46", "verify-arcface-s30-m0_5",
                 "verify-triplet-m0_2", "verify-arcface-s30-m0_5-56x46", "verify-triplet-m0_2-56x46",
                 "verify-eigenfaces"]

@@ -85,8 +85,10 @@ class NumpyFaces(NumpySequential):
         n = len(model.layers)
         return model.forward(x, self.params[:n], self.state[:n], train=False)[0]
 
-    def probabilities(self, x: np.ndarray) -> np.ndarray:
-        return softmax(self.logits(x))
+    def probabilities(self, x: np.ndarray, mirror: bool = False) -> np.ndarray:
+        """softmax of the logits; with `mirror`, of the sum of the logits of each face and of its mirror image."""
+        z = self.logits(x)
+        return softmax(z + self.logits(np.ascontiguousarray(x[..., ::-1])) if mirror else z)
 
     def accuracy(self):
         if not len(self.data.X_test) or learns_no_classes(self.model):

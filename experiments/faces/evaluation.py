@@ -121,7 +121,7 @@ def classifier_rows(classifier: dict, models: Path, looks=LOOKS) -> list[dict]:
     for look in looks:
         seen = np.stack([photometric.grey_of(look, faces[i]) for i in test])
         x = ((images.network_input(seen, cfg) - mean) / std).astype(cfg["dtype"])
-        pred = people[np.argmax(engine.probabilities(x), axis=1)]
+        pred = people[np.argmax(engine.probabilities(x, cfg["mirror_embedding"]), axis=1)]
         rows.append(row("classifier", rid, seed, look_set("orl_test_measured", look), "accuracy",
                         np.mean(pred == labels[test])))
     return rows

@@ -30,7 +30,7 @@ def identify(image: np.ndarray, engine, mean: float, std: float, cfg: dict, top:
     from experiments.faces import images
 
     x = (images.network_input(image, cfg) - mean) / std
-    p = engine.probabilities(x.astype(cfg["dtype"]))[0]
+    p = engine.probabilities(x.astype(cfg["dtype"]), cfg["mirror_embedding"])[0]
     best = np.argsort(-p, kind="stable")[:top]
     return [(int(k) + 1, float(p[k])) for k in best]
 

@@ -76,8 +76,8 @@ RUN_KEYS = {
                     one_of(images.STANDARDISE)),
     "dtype": (str, "float dtype of the networks", one_of(("float32", "float64"))),
     "pca_components": (int, "eigenfaces/fisherfaces: PCA components", at_least(1)),
-    "mirror_embedding": (bool, "verify, cnn: embed each face as the sum of the embeddings of it and its mirror image",
-                         lambda v: None),
+    "mirror_embedding": (bool, "cnn, mlp: a face's output is the sum of the network's outputs for it and its mirror "
+                         "image (verify: its embedding; identify: its logits, before the softmax)", lambda v: None),
     "quick": (bool, "a labelled smoke run (few epochs, few people); never a result", lambda v: None),
     "head": (str, "cnn: output layer and loss: softmax (dense, cross-entropy), cosface (cosine layer, additive-"
              "margin softmax), arcface (cosine layer, additive angular margin) or triplet (the L2-normalised "
@@ -303,7 +303,7 @@ def identify(spec, out, cfg: dict, progress: bool) -> list[dict]:
     t0 = time.perf_counter()
     if cfg["method"] in NETWORKS:
         engine, result = train_network(spec, out, cfg, face_data(cfg, x, y, train, test), progress)
-        prob = engine.probabilities(engine.data.X_test)
+        prob = engine.probabilities(engine.data.X_test, cfg["mirror_embedding"])
         pred, conf = np.argmax(prob, axis=1), np.max(prob, axis=1)
     else:
         pred, conf, _ = baselines.fit_predict(cfg["method"], x[train], y[train], x[test], cfg["pca_components"])
