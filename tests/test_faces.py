@@ -205,6 +205,32 @@ def test_quick_runs_of_every_task_on_orl(tmp_path, run, seed):
         assert rows[0]["max_weight_diff"] <= 1e-11 and rows[0]["accuracy"] == rows[1]["accuracy"]
 
 
+def test_identification_with_mirror_embedding_sums_a_face_and_its_mirror_images_logits(tmp_path):
+    """mirror_embedding in identification: the probabilities are the softmax of the summed logits of each face and
+    its mirror image, so a face and its mirror image get the same answer; the run's predictions are those."""
+    import pandas as pd
+
+    from experiments.faces import identify
+    from experiments.outputs import Outputs
+    from experiments.runner import RunSpec
+
+    cfg = kind.quick(kind.validate("identify", {"channels": [4, 8], "split": "first5", "mirror_embedding": True}))
+    out = Outputs(tmp_path)
+    spec = RunSpec("orl-faces", "faces", identify.VARIANT, 0, cfg)
+    row = kind.execute(spec, out)[0]
+    engine, _, _, _ = identify.load_model(out.checkpoints / f"{spec.run_id}.npz", cfg)
+    x = engine.data.X_test
+    mirrored = np.ascontiguousarray(x[..., ::-1])
+    z = (engine.logits(x) + engine.logits(mirrored)).astype(np.float64)
+    want = np.exp(z - z.max(axis=1, keepdims=True))
+    p = engine.probabilities(x, mirror=True)
+    np.testing.assert_allclose(p, want / want.sum(axis=1, keepdims=True), rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(p, engine.probabilities(mirrored, mirror=True))  # the same sum, the other order
+    assert np.abs(p - engine.probabilities(x)).max() > 1e-3  # without the mirror the scores differ
+    pred = pd.read_csv(tmp_path / row["predictions"])
+    np.testing.assert_array_equal(pred["predicted"], np.argmax(p, axis=1))
+
+
 def test_identify_a_held_out_face_written_as_png(tmp_path, capsys):
     """faces identify: a quick first5 model, a held-out ORL face saved as PNG (resized), top-5 and unknown."""
     from PIL import Image
