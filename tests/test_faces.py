@@ -175,6 +175,8 @@ def test_validate_refuses_impossible_runs():
         kind.validate("x", {"channels": []})
     with pytest.raises(ConfigError, match="unknown key"):
         kind.validate("x", {"chanels": [3]})
+    with pytest.raises(ConfigError, match="mirror_embedding .* 'eigenfaces' has no network"):
+        kind.validate("x", {"task": "verify", "method": "eigenfaces", "mirror_embedding": True})
 
 
 @pytest.mark.parametrize("run, seed", [

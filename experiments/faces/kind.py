@@ -147,6 +147,9 @@ def check(where: str, out: dict) -> None:
     check_inner_fold(where, out)
     if out["openset_train"] != "all" and not out["openset"]:
         raise ConfigError(f"{where}: openset_train {out['openset_train']!r} needs openset = true")
+    if out["mirror_embedding"] and out["method"] not in NETWORKS:
+        raise ConfigError(f"{where}: mirror_embedding sums a network's outputs for a face and its mirror image; "
+                          f"method {out['method']!r} has no network (methods {', '.join(NETWORKS)})")
     if out["openset"] and out["task"] != "verify":
         raise ConfigError(f"{where}: openset identifies the unseen people of task verify, got task {out['task']!r}")
     check_head(where, out)
