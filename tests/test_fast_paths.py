@@ -133,3 +133,22 @@ def test_numpy_engine_choice_and_the_compiled_engine_through_the_engine_interfac
 def snapshot_list(engine) -> list:
     snap = engine.snapshot()
     return [None] + [snap[f"W{l}"] for l in range(1, len(snap) + 1)]
+
+
+@pytest.mark.parametrize("units", [1, 5, 8, 13, 64, 128])
+def test_back_signals_eight_at_a_time_are_each_summed_in_order(units):
+    """The compiled back-signals, eight sums at a time, equal sums taken one at a time in order j = 0, 1, ...
+    bit for bit (the tail of units % 8 included)."""
+    from experiments.mnist.compiled_mlp import _back_signals
+
+    rng = np.random.default_rng(units)
+    w, dl = rng.normal(size=(units + 1, 10)), rng.normal(size=10)
+    out = np.full(units, np.nan)
+    _back_signals(w, dl, units, out)
+    want = np.empty(units)
+    for i in range(units):
+        acc = 0.0
+        for j in range(10):
+            acc += float(w[i + 1, j]) * float(dl[j])
+        want[i] = acc
+    assert out.tobytes() == want.tobytes()
