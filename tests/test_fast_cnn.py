@@ -123,6 +123,43 @@ def test_conv_in_blocks_of_output_rows_matches_the_reference(case, dtype, monkey
     assert_same_bits(got)
 
 
+def test_scratch_blocks_never_outlive_their_call(monkeypatch):
+    """The reused scratch buffer holds only temporaries: with every layer in one-row blocks, layer A's forward, then
+    a larger layer B's forward and backward (which rewrite and regrow the scratch), then A's backward still equal
+    the reference, no cache shares the scratch's memory, and the buffer is reused per dtype and per thread."""
+    import threading
+
+    from experiments.engines.fast import conv
+
+    monkeypatch.setattr(conv, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(conv, "DEEP_BLOCK_BYTES", 1)
+    monkeypatch.setattr(conv, "SHALLOW", 10**9)
+    monkeypatch.setattr(conv, "LARGE", 0)
+    small, large = sorted(eq.CONV_CASES[:4], key=lambda c: c.N * c.c_in * c.H * c.W)[::3]
+    runs = {}
+    for name, case in (("A", small), ("B", large)):
+        layer, x, params, ds = conv_layer(case, np.float64)
+        runs[name] = (layer, fast(seq.Sequential((layer,))).layers[0], x, params, ds)
+    layer, f, x, params, ds = runs["A"]
+    y_a, cache_a, _ = f.forward(x, params, {}, train=True)
+    _, f_b, x_b, params_b, ds_b = runs["B"]
+    _, cache_b, _ = f_b.forward(x_b, params_b, {}, train=True)
+    f_b.backward(ds_b, cache_b)
+    buf = conv.scratch(1, np.float64).base
+    assert not any(np.shares_memory(a, buf) for a in (*cache_a, *cache_b, y_a) if isinstance(a, np.ndarray))
+    dx, grads = f.backward(ds, cache_a)
+    y_ref, ref_cache, _ = layer.forward(x, params, {}, train=True)
+    dx_ref, grads_ref = layer.backward(ds, ref_cache)
+    for got, want in ((y_a, y_ref), (dx, dx_ref), (grads["K"], grads_ref["K"]), (grads["b"], grads_ref["b"])):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    assert conv.scratch(3, np.float64).base is buf and conv.scratch(3, np.float32).base is not buf
+    other = []
+    thread = threading.Thread(target=lambda: other.append(conv.scratch(3, np.float64).base))
+    thread.start()
+    thread.join()
+    assert other[0] is not buf
+
+
 def test_conv_skips_the_input_gradient_when_asked():
     layer, x, params, ds = conv_layer(eq.CONV_CASES[0], np.float64)
     f = fast(seq.Sequential((layer,))).layers[0]

@@ -220,13 +220,18 @@ def map_rows(quick: bool, repeats: int) -> list[dict]:
 
 
 def peak_of(step) -> float:
-    """MB: tracemalloc's peak during step() (after one warm-up call)."""
+    """MB: tracemalloc's peak during step() (after one warm-up call), plus the fast convolution's scratch buffers
+    that the warm-up allocated and the step reuses (they live through it, though allocated before tracing)."""
+    from experiments.engines.fast import conv
+
+    conv.clear_scratch()
     step()
+    held = conv.scratch_bytes()
     tracemalloc.start()
     step()
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return peak / 2**20
+    return (peak + held) / 2**20
 
 
 def rows(quick: bool = False, repeats: int = 5) -> list[dict]:

@@ -5,10 +5,11 @@ S = K_mat X_col + b, dE/dK = dS X_col^T, dE/db = row sums of dS, dE/dx = col2im(
 What changes:
 - for a shallow GEMM (c_in k_h k_w < 64, first layers) or an X_col over 2 MiB, X_col is built and
   multiplied a block of output rows at a time (a block stays in the L2 cache for its GEMM; LeNet's whole
-  first X_col at batch 64, 3.7 MB, does not), and the backward pass builds the blocks again from x' for
-  dE/dK rather than keeping X_col (the cache holds x', which is x's own memory when x is channel-major and
-  unpadded, as the reference's ReLU holds its input); other layers build X_col whole and keep it, as the
-  reference does;
+  first X_col at batch 64, 3.7 MB, does not); other layers build it whole;
+- X_col (whole or a block) is built in a reused scratch buffer and never kept: the backward pass builds it
+  again from x' for dE/dK (the cache holds x', which is x's own memory when x is channel-major and unpadded,
+  as the reference's ReLU holds its input), and dE/dx's D uses the same buffer. A copy of X_col costs 2-5% of
+  its GEMMs; fresh buffers at every call cost more (`scratch`) and a kept X_col is 9x the memory of x';
 - dE/dK is computed as (X_col dS^T)^T, which OpenBLAS runs faster; it (and s when built in blocks)
   equals the reference's to rounding; dE/db and dE/dx are the reference's bits (dE/dx in float32 to
   rounding where D is blocked, below);
@@ -26,6 +27,7 @@ What changes:
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,12 +97,43 @@ def row_blocks(out_hw, N: int, depth: int, itemsize: int, shallow: int | None = 
     return [(u, min(u + step, out_hw[0])) for u in range(0, out_hw[0], step)]
 
 
+_SCRATCH = threading.local()
+
+
+def scratch(n: int, dtype) -> np.ndarray:
+    """n elements of this thread's reused buffer for `dtype` (grown when too small), for a temporary that never
+    leaves its call: an X_col block, a block of dE/dx's D. Allocated afresh at every call, such buffers made
+    glibc trim the heap and the next call fault its pages in again: the face CNN's conv2 forward and backward
+    took 2.4 ms (batch 20) and 3.4 ms (batch 32) a call with 948 and 1,354 page faults, 0.72 and 1.07 ms with
+    none when dE/dx's D came from here (float32, side by side in one process)."""
+    bufs = _SCRATCH.__dict__.setdefault("bufs", {})
+    dtype = np.dtype(dtype)
+    buf = bufs.get(dtype)
+    if buf is None or buf.size < n:
+        buf = bufs[dtype] = np.empty(n, dtype=dtype)
+    return buf[:n]
+
+
+def scratch_bytes() -> int:
+    """Bytes this thread's scratch buffers hold (allocated at an earlier call, live through the next)."""
+    return sum(b.nbytes for b in _SCRATCH.__dict__.get("bufs", {}).values())
+
+
+def clear_scratch() -> None:
+    """Drop this thread's scratch buffers (the next call allocates what it needs)."""
+    _SCRATCH.__dict__.pop("bufs", None)
+
+
 def blocks(xp: np.ndarray, kernel, stride, out_hw):
-    """(u0, u1, X_col block) over the output rows: X_col's columns of rows u0..u1 - 1, copied from x'."""
+    """(u0, u1, X_col block) over the output rows: X_col's columns of rows u0..u1 - 1, copied from x' into the
+    scratch buffer (valid until the next block or the next call)."""
     win = conv.windows(xp, kernel, stride, out_hw)  # (c_in, k_h, k_w, H_out, W_out, N), no copy
     depth = xp.shape[0] * kernel[0] * kernel[1]
     for u0, u1 in row_blocks(out_hw, xp.shape[3], depth, xp.itemsize):
-        yield u0, u1, win[:, :, :, u0:u1].reshape(depth, -1)
+        part = win[:, :, :, u0:u1]
+        X_blk = scratch(part.size, xp.dtype)
+        np.copyto(X_blk.reshape(part.shape), part)
+        yield u0, u1, X_blk.reshape(depth, -1)
 
 
 def out_rows(a: np.ndarray, u0: int, u1: int) -> np.ndarray:
@@ -110,28 +143,24 @@ def out_rows(a: np.ndarray, u0: int, u1: int) -> np.ndarray:
 
 def forward(x, K, b, stride, padding, name: str = "conv"):
     """(s as an NCHW view of channel-major memory, cache). S = K_mat X_col + b, X_col built and multiplied
-    a block of output rows at a time when the GEMM is shallow; the cache keeps X_col when it was built whole."""
+    a block of output rows at a time when the GEMM is shallow or X_col large; the cache keeps x', not X_col."""
     stride, p, out_hw = cached(conv.validate, x, K, b, stride, padding, name)
     c_out, N = K.shape[0], x.shape[0]
     xp = padded(x, p)
     K_mat = K.reshape(c_out, -1)
     S = np.empty((c_out, out_hw[0], out_hw[1], N), dtype=x.dtype)
-    X_col = None
     for u0, u1, X_blk in blocks(xp, K.shape[2:], stride, out_hw):
         np.matmul(K_mat, X_blk, out=out_rows(S, u0, u1))
-        X_col = X_blk if (u0, u1) == (0, out_hw[0]) else None
     S += b[:, None, None, None]
-    return nchw(S), (xp if X_col is None else None, X_col, K, x.shape, stride, p, out_hw, name)
+    return nchw(S), (xp, K, x.shape, stride, p, out_hw, name)
 
 
-def kernel_gradient(xp, X_col, dS4, kernel, stride, out_hw) -> np.ndarray:
-    """dE/dK^T (c_in k_h k_w, c_out) = X_col dS^T, from the cached X_col or block by block from x'.
+def kernel_gradient(xp, dS4, kernel, stride, out_hw) -> np.ndarray:
+    """dE/dK^T (c_in k_h k_w, c_out) = X_col dS^T, X_col built again from x' (whole or block by block).
 
     X_col dS^T rather than the reference's dS X_col^T: OpenBLAS runs this orientation 1.2x to 4x faster
     (measured, 16 to 64 output channels); the additions come in another order, so dE/dK is the
     reference's to rounding, not to the bit."""
-    if X_col is not None:
-        return X_col @ dS4.reshape(dS4.shape[0], -1).T
     dKT = None
     for u0, u1, X_blk in blocks(xp, kernel, stride, out_hw):
         part = X_blk @ out_rows(dS4, u0, u1).T
@@ -141,13 +170,13 @@ def kernel_gradient(xp, X_col, dS4, kernel, stride, out_hw) -> np.ndarray:
 
 def backward(ds, cache, need_dx: bool = True):
     """(dE/dx as an NCHW view of channel-major memory or None, {"K", "b"})."""
-    xp, X_col, K, x_shape, stride, p, out_hw, name = cache
+    xp, K, x_shape, stride, p, out_hw, name = cache
     N, c_in, H, W = x_shape
     c_out, k_h, k_w = K.shape[0], K.shape[2], K.shape[3]
     require_upstream(ds, (N, c_out) + tuple(out_hw), K.dtype, name)
     dS4 = chwn(ds)
     dS = dS4.reshape(c_out, -1)
-    grads = {"K": kernel_gradient(xp, X_col, dS4, (k_h, k_w), stride, out_hw).T.reshape(K.shape), "b": dS.sum(axis=1)}
+    grads = {"K": kernel_gradient(xp, dS4, (k_h, k_w), stride, out_hw).T.reshape(K.shape), "b": dS.sum(axis=1)}
     if not need_dx:
         return None, grads
     return nchw(input_gradient(K, dS4, stride, p, out_hw, (c_in, H, W, N))), grads
@@ -161,7 +190,7 @@ def input_gradient(K, dS4, stride, p, out_hw, shape) -> np.ndarray:
     KT = K.reshape(c_out, -1).T
     spans = row_blocks(out_hw, N, depth, K.itemsize, shallow=0)
     dx = np.zeros(shape, dtype=K.dtype)
-    buf = np.empty(depth * (spans[0][1] - spans[0][0]) * out_hw[1] * N, dtype=K.dtype)
+    buf = scratch(depth * (spans[0][1] - spans[0][0]) * out_hw[1] * N, K.dtype)
     for u0, u1 in reversed(spans):
         D = buf[:depth * (u1 - u0) * out_hw[1] * N].reshape(depth, -1)
         np.matmul(KT, out_rows(dS4, u0, u1), out=D)
