@@ -104,8 +104,8 @@ def scratch(n: int, dtype) -> np.ndarray:
     """n elements of this thread's reused buffer for `dtype` (grown when too small), for a temporary that never
     leaves its call: an X_col block, a block of dE/dx's D. Allocated afresh at every call, such buffers made
     glibc trim the heap and the next call fault its pages in again: the face CNN's conv2 forward and backward
-    took 2.4 ms (batch 20) and 3.4 ms (batch 32) a call with 948 and 1,354 page faults, 0.72 and 1.07 ms with
-    none when dE/dx's D came from here (float32, side by side in one process)."""
+    at batch 32 took 3.4-3.9 ms a call with 1,356 page faults, 1.2-1.4 ms with none from here (float32, side
+    by side in one process; at batch 20 D alone from here: 2.4 ms with 948 faults, 0.72 ms with none)."""
     bufs = _SCRATCH.__dict__.setdefault("bufs", {})
     dtype = np.dtype(dtype)
     buf = bufs.get(dtype)
