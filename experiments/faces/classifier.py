@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from experiments.faces import modelfile
 from experiments.faces.reading import FaceImageError
 
@@ -63,3 +65,12 @@ def load_model(checkpoint=None, config: dict | None = None, seed: int = 0, model
     engine.restore(ck["snapshot"])
     mean, std = images.standardiser(x[train])
     return engine, mean, std, cfg
+
+
+def probabilities(faces: np.ndarray, engine, mean: float, std: float, cfg: dict) -> np.ndarray:
+    """(N, people) class probabilities of uint8 faces (N, 112, 92) as the run's network sees them: block-averaged
+    (levelled if the run levels), standardised with its training pixels, mirror-summed if the run sums."""
+    from experiments.faces import images
+
+    x = ((images.network_input(faces, cfg) - mean) / std).astype(cfg["dtype"])
+    return engine.probabilities(x, cfg["mirror_embedding"])

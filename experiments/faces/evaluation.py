@@ -110,7 +110,7 @@ def classifier_rows(classifier: dict, models: Path, looks=LOOKS) -> list[dict]:
     """The ORL classifier's accuracy on its run's test images (images 6-10 of the 40 people), as recorded by the
     run and then measured again from its checkpoint under each photometric look, through identify's input path."""
     from experiments.faces import classifier as orl_classifier
-    from experiments.faces import images, kind, photometric
+    from experiments.faces import kind, photometric
 
     rid, seed = classifier["run_id"], classifier["seed"]
     rows = [row("classifier", rid, seed, "orl_test", "accuracy", classifier["test_accuracy"])]
@@ -120,8 +120,7 @@ def classifier_rows(classifier: dict, models: Path, looks=LOOKS) -> list[dict]:
     people = np.unique(labels[train])  # the classifier's outputs, in order
     for look in looks:
         seen = np.stack([photometric.grey_of(look, faces[i]) for i in test])
-        x = ((images.network_input(seen, cfg) - mean) / std).astype(cfg["dtype"])
-        pred = people[np.argmax(engine.probabilities(x, cfg["mirror_embedding"]), axis=1)]
+        pred = people[np.argmax(orl_classifier.probabilities(seen, engine, mean, std, cfg), axis=1)]
         rows.append(row("classifier", rid, seed, look_set("orl_test_measured", look), "accuracy",
                         np.mean(pred == labels[test])))
     return rows

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from experiments.faces import commands, modelfile
-from experiments.faces.classifier import VARIANT, load_model
+from experiments.faces.classifier import VARIANT, load_model, probabilities
 from experiments.faces.reading import FaceImageError, fit, read_face
 
 __all__ = ["VARIANT", "FaceImageError", "answer", "identify", "load_model", "read_face", "register"]
@@ -27,10 +27,7 @@ THRESHOLD = 0.5
 
 def identify(image: np.ndarray, engine, mean: float, std: float, cfg: dict, top: int = 5) -> list[tuple[int, float]]:
     """[(person number 1..40, probability)] of the `top` most likely people for a uint8 (1, 112, 92) face."""
-    from experiments.faces import images
-
-    x = (images.network_input(image, cfg) - mean) / std
-    p = engine.probabilities(x.astype(cfg["dtype"]), cfg["mirror_embedding"])[0]
+    p = probabilities(image, engine, mean, std, cfg)[0]
     best = np.argsort(-p, kind="stable")[:top]
     return [(int(k) + 1, float(p[k])) for k in best]
 
