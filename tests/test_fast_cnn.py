@@ -5,7 +5,9 @@ layers.py: asymmetric kernels, strides and padding, odd total padding, batch 1 a
 3+, ties, all-negative inputs) and on random geometries (hypothesis), with random upstream gradients,
 its input given both as NCHW memory and as the channel-major memory fast layers pass each other.
 Tolerances: convolution (but for dE/dK), pooling and ReLU do the reference's arithmetic in the reference's
-order, so they must give the same bits (float64 and float32); dE/dK (a matrix product in the other
+order, so they must give the same bits (float64 and float32), but for the direct convolution (direct.py: float32,
+stride 1, size-keeping padding), whose sums run in another order: within the rounding of each sum, and forced
+through it float64 within 1e-12; dE/dK (a matrix product in the other
 orientation) and batch norm (per-channel sums in another order) add in another order, so float64 within
 1e-12 of the largest value and float32 within assert_close's rtol 1.3e-6 x sqrt(n) of it (n terms per sum:
 N H_out W_out for dE/dK, the m values of a channel for batch norm). Whole trainings step for step from the
@@ -167,6 +169,83 @@ def test_conv_skips_the_input_gradient_when_asked():
     dx, grads = f.backward(ds, cache, need_dx=False)
     _, ref_cache, _ = layer.forward(x, params, {}, train=True)
     assert dx is None and np.allclose(grads["K"], layer.backward(ds, ref_cache)[1]["K"], rtol=1e-12, atol=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# The direct convolution (experiments/engines/fast/direct.py): stride 1, size-keeping padding
+# ---------------------------------------------------------------------------------------------
+
+BOTH_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+@st.composite
+def direct_cases(draw):
+    """Geometries the direct convolution takes: stride 1, a size-keeping padding split either way, c_out a multiple
+    of ROWS, c_in k_h k_w >= MIN_DEPTH (c_in 3: dE/dx goes by im2col); rows of W N lanes from under one vector to
+    several blocks of V vectors, so that wide, narrow and partial blocks all occur."""
+    k = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
+    c_in = draw(st.sampled_from([3, 8, 16, 64]).filter(lambda c: c * k[0] * k[1] >= 64))
+    top, left = draw(st.integers(0, k[0] - 1)), draw(st.integers(0, k[1] - 1))
+    return eq.ConvCase(N=draw(st.sampled_from([1, 2, 3, 7, 20])), c_in=c_in, c_out=draw(st.sampled_from([8, 16, 24])),
+                       H=draw(st.integers(1, 8)), W=draw(st.integers(1, 12)), kernel=k,
+                       padding=(top, k[0] - 1 - top, left, k[1] - 1 - left))
+
+
+def assert_direct(case: ConvCase, dtype, seed: int):
+    """The fast layer ran the direct convolution (its cache holds x' flat) and equals the reference within the
+    rounding of each sum: depth c_in k_h k_w terms (output), N H W (dE/dK), c_out k_h k_w (dE/dx); dE/db's bits."""
+    from experiments.engines.fast import direct
+
+    layer, x, params, ds = conv_layer(case, dtype, seed)
+    _, cache, _ = fast(seq.Sequential((layer,))).layers[0].forward(x, params, {}, train=True)
+    assert isinstance(cache[0], direct.Flat)
+    got = both(layer, x, params, {}, ds, "channel-major" if seed % 2 else "nchw")
+    k = case.kernel[0] * case.kernel[1]
+    terms = {"output": case.c_in * k, "grad K": case.N * case.H * case.W, "input_grad": case.c_out * k}
+    assert_close_to({q: got.pop(q) for q in terms}, lambda q: rounding(dtype, terms[q]))
+    assert_same_bits(got)
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=direct_cases(), seed=st.integers(0, 2**16), dtype=st.sampled_from([np.float64, np.float32]))
+def test_direct_conv_matches_the_reference_on_random_geometries(case, seed, dtype):
+    """float32 as the fast path runs it; float64 (which the fast path keeps on im2col, for the reference's bits)
+    forced through it, within 1e-12."""
+    from experiments.engines.fast import direct
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(direct, "DTYPES", BOTH_DTYPES)
+        assert_direct(case, dtype, seed)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("case", [
+    eq.ConvCase(20, 16, 32, 14, 11, (3, 3), padding=(1, 1, 1, 1), note="face conv2"),
+    eq.ConvCase(32, 32, 64, 7, 5, (3, 3), padding=(1, 1, 1, 1), note="face conv3"),
+    eq.ConvCase(2, 8, 16, 5, 4, (5, 5), padding=(2, 2, 2, 2), note="the kernel larger than the map"),
+    eq.ConvCase(3, 64, 8, 4, 6, (1, 1), note="1x1"),
+    eq.ConvCase(1, 16, 8, 1, 1, (4, 2), padding=(3, 0, 0, 1), note="one pixel, lopsided padding"),
+], ids=lambda c: c.note)
+def test_direct_conv_matches_the_reference_on_the_network_shapes(case, dtype, monkeypatch):
+    from experiments.engines.fast import direct
+
+    monkeypatch.setattr(direct, "DTYPES", BOTH_DTYPES)
+    assert_direct(case, dtype, 0)
+
+
+def test_direct_conv_takes_exactly_its_layers():
+    """float32 stride-1 size-keeping convolutions with c_out a multiple of 8 and depth >= 64; nothing else (float64
+    keeps im2col and the reference's bits)."""
+    from experiments.engines.fast import direct
+
+    face = ((20, 16, 14, 11), (32, 16, 3, 3), (1, 1), (1, 1, 1, 1))
+    assert direct.applies(*face, np.float32)
+    assert not direct.applies(*face, np.float64)
+    assert not direct.applies(face[0], face[1], (2, 1), face[3], np.float32)  # strided
+    assert not direct.applies(face[0], face[1], face[2], (1, 1, 0, 0), np.float32)  # shrinks the width
+    assert not direct.applies(face[0], (12, 16, 3, 3), face[2], face[3], np.float32)  # c_out not a multiple of 8
+    assert not direct.applies((20, 1, 28, 23), (16, 1, 3, 3), face[2], face[3], np.float32)  # depth 9
+    assert direct.applies_to_input_gradient((16, 8, 3, 3)) and not direct.applies_to_input_gradient((16, 3, 5, 5))
 
 
 def pool_layer(case: PoolCase):
@@ -364,11 +443,20 @@ def test_lenet_trains_step_for_step_as_the_reference(mnist, dtype):
     assert len(worst) == steps and (resync or max(worst) <= ROUNDING[dtype]), max(worst)
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
-def test_face_cnn_trains_step_for_step_as_the_reference(dtype):
+@pytest.mark.parametrize("dtype, forced", [(np.float64, False), (np.float64, True), (np.float32, False)],
+                         ids=["float64", "float64-direct", "float32"])
+def test_face_cnn_trains_step_for_step_as_the_reference(dtype, forced, monkeypatch):
+    """float64 on im2col, float64 with its conv2 and conv3 forced through the direct convolution, float32 as the
+    fast path runs it (conv2 and conv3 direct)."""
     from experiments.config import get_experiment
+    from experiments.engines.fast import direct
     from experiments.faces import kind
     from experiments.train import order_for
+
+    if forced:
+        monkeypatch.setattr(direct, "DTYPES", BOTH_DTYPES)
+    calls = []
+    monkeypatch.setattr(direct, "forward", lambda *a, f=direct.forward: calls.append(1) or f(*a))
 
     steps, resync = TRAJECTORY[dtype]
     cfg = {**get_experiment("orl-faces").runs["base"], "dtype": np.dtype(dtype).name}
@@ -380,6 +468,10 @@ def test_face_cnn_trains_step_for_step_as_the_reference(dtype):
                      resync)
     assert len(worst) == steps and (resync or max(worst) <= ROUNDING[dtype]), max(worst)
     assert cs.output_shape((28, 23), (3, 3), (1, 1, 1, 1), (1, 1)) == (28, 23)  # the padded 3x3 convs keep the size
+    if forced or dtype == np.float32:  # conv2 and conv3 at every step (and in each resync's decision_flip check)
+        assert len(calls) == 2 * steps or (resync and len(calls) > 2 * steps), len(calls)
+    else:
+        assert not calls
 
 
 # ---------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from experiments.engines.fast import kernels
+from experiments.engines.fast import direct, kernels
 from experiments.engines.fast.layout import chwn, nchw
 from reference import conv
 from reference import sequential as seq
@@ -145,6 +145,9 @@ def forward(x, K, b, stride, padding, name: str = "conv"):
     """(s as an NCHW view of channel-major memory, cache). S = K_mat X_col + b, X_col built and multiplied
     a block of output rows at a time when the GEMM is shallow or X_col large; the cache keeps x', not X_col."""
     stride, p, out_hw = cached(conv.validate, x, K, b, stride, padding, name)
+    if direct.applies(x.shape, K.shape, stride, p, x.dtype):
+        S, xf = direct.forward(chwn(x), K, b, p)
+        return nchw(S), (xf, K, x.shape, stride, p, out_hw, name)
     c_out, N = K.shape[0], x.shape[0]
     xp = padded(x, p)
     K_mat = K.reshape(c_out, -1)
@@ -176,7 +179,13 @@ def backward(ds, cache, need_dx: bool = True):
     require_upstream(ds, (N, c_out) + tuple(out_hw), K.dtype, name)
     dS4 = chwn(ds)
     dS = dS4.reshape(c_out, -1)
-    grads = {"K": kernel_gradient(xp, dS4, (k_h, k_w), stride, out_hw).T.reshape(K.shape), "b": dS.sum(axis=1)}
+    if isinstance(xp, direct.Flat):  # the forward was direct: x' is flat
+        dsf = direct.padded_gradient(dS4, p, k_w, scratch)
+        grads = {"K": direct.kernel_gradient(xp, dsf, K.shape, p, N), "b": dS.sum(axis=1)}
+        if need_dx and direct.applies_to_input_gradient(K.shape):
+            return nchw(direct.input_gradient(dsf, K, (c_in, H, W, N))), grads
+    else:
+        grads = {"K": kernel_gradient(xp, dS4, (k_h, k_w), stride, out_hw).T.reshape(K.shape), "b": dS.sum(axis=1)}
     if not need_dx:
         return None, grads
     return nchw(input_gradient(K, dS4, stride, p, out_hw, (c_in, H, W, N))), grads
