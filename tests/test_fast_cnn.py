@@ -73,10 +73,26 @@ def rounding(dtype, n_terms: int) -> float:
     return 1e-12 if dtype == np.float64 else 1.3e-6 * np.sqrt(n_terms)
 
 
+def sum_terms(case: ConvCase) -> dict:
+    """Terms per sum: c_in k_h k_w (output), N H_out W_out (dE/dK), c_out k_h k_w (dE/dx)."""
+    k = case.kernel[0] * case.kernel[1]
+    out = int(np.prod(cs.output_shape((case.H, case.W), case.kernel, case.padding, case.stride)))
+    return {"output": case.c_in * k, "grad K": case.N * out, "input_grad": case.c_out * k}
+
+
+def runs_direct(case: ConvCase, dtype) -> bool:
+    from experiments.engines.fast import direct
+
+    return direct.applies((case.N, case.c_in, case.H, case.W), (case.c_out, case.c_in, *case.kernel), case.stride,
+                          case.padding, dtype)
+
+
 def assert_conv(got: dict, case: ConvCase, dtype):
-    """The reference's bits but for dE/dK, which is within rounding of the sum over N H_out W_out terms."""
-    n = case.N * int(np.prod(cs.output_shape((case.H, case.W), case.kernel, case.padding, case.stride)))
-    assert_close_to({"grad K": got.pop("grad K")}, lambda q: rounding(dtype, n))
+    """The reference's bits but for dE/dK, which is within rounding of the sum over N H_out W_out terms; where the
+    direct convolution runs, output and dE/dx too are within the rounding of their sums."""
+    terms = sum_terms(case)
+    rounded = tuple(terms) if runs_direct(case, dtype) else ("grad K",)
+    assert_close_to({q: got.pop(q) for q in rounded}, lambda q: rounding(dtype, terms[q]))
     assert_same_bits(got)
 
 
@@ -178,17 +194,24 @@ def test_conv_skips_the_input_gradient_when_asked():
 BOTH_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+def force_direct(mp, direct):
+    """Through the direct convolution in both dtypes, on any CPU (without AVX-512 it is slower, not different)."""
+    mp.setattr(direct, "DTYPES", BOTH_DTYPES)
+    mp.setattr(direct, "AVAILABLE", True)
+
+
 @st.composite
 def direct_cases(draw):
-    """Geometries the direct convolution takes: stride 1, a size-keeping padding split either way, c_out a multiple
-    of ROWS, c_in k_h k_w >= MIN_DEPTH (c_in 3: dE/dx goes by im2col); rows of W N lanes from under one vector to
+    """Geometries the direct convolution takes: stride 1, any padding of at most k - 1 a side, c_out a multiple of
+    ROWS, c_in k_h k_w >= MIN_DEPTH (c_in 3: dE/dx goes by im2col); rows of W_out N lanes from under one vector to
     several blocks of V vectors, so that wide, narrow and partial blocks all occur."""
     k = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
     c_in = draw(st.sampled_from([3, 8, 16, 64]).filter(lambda c: c * k[0] * k[1] >= 64))
-    top, left = draw(st.integers(0, k[0] - 1)), draw(st.integers(0, k[1] - 1))
+    pad = tuple(draw(st.integers(0, k[a // 2] - 1)) for a in range(4))
+    H = draw(st.integers(max(1, k[0] - pad[0] - pad[1]), 9))
+    W = draw(st.integers(max(1, k[1] - pad[2] - pad[3]), 12))
     return eq.ConvCase(N=draw(st.sampled_from([1, 2, 3, 7, 20])), c_in=c_in, c_out=draw(st.sampled_from([8, 16, 24])),
-                       H=draw(st.integers(1, 8)), W=draw(st.integers(1, 12)), kernel=k,
-                       padding=(top, k[0] - 1 - top, left, k[1] - 1 - left))
+                       H=H, W=W, kernel=k, padding=pad)
 
 
 def assert_direct(case: ConvCase, dtype, seed: int):
@@ -199,11 +222,7 @@ def assert_direct(case: ConvCase, dtype, seed: int):
     layer, x, params, ds = conv_layer(case, dtype, seed)
     _, cache, _ = fast(seq.Sequential((layer,))).layers[0].forward(x, params, {}, train=True)
     assert isinstance(cache[0], direct.Flat)
-    got = both(layer, x, params, {}, ds, "channel-major" if seed % 2 else "nchw")
-    k = case.kernel[0] * case.kernel[1]
-    terms = {"output": case.c_in * k, "grad K": case.N * case.H * case.W, "input_grad": case.c_out * k}
-    assert_close_to({q: got.pop(q) for q in terms}, lambda q: rounding(dtype, terms[q]))
-    assert_same_bits(got)
+    assert_conv(both(layer, x, params, {}, ds, "channel-major" if seed % 2 else "nchw"), case, dtype)
 
 
 @settings(max_examples=60, deadline=None)
@@ -214,7 +233,7 @@ def test_direct_conv_matches_the_reference_on_random_geometries(case, seed, dtyp
     from experiments.engines.fast import direct
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(direct, "DTYPES", BOTH_DTYPES)
+        force_direct(mp, direct)
         assert_direct(case, dtype, seed)
 
 
@@ -225,27 +244,33 @@ def test_direct_conv_matches_the_reference_on_random_geometries(case, seed, dtyp
     eq.ConvCase(2, 8, 16, 5, 4, (5, 5), padding=(2, 2, 2, 2), note="the kernel larger than the map"),
     eq.ConvCase(3, 64, 8, 4, 6, (1, 1), note="1x1"),
     eq.ConvCase(1, 16, 8, 1, 1, (4, 2), padding=(3, 0, 0, 1), note="one pixel, lopsided padding"),
+    eq.ConvCase(64, 8, 16, 12, 12, (5, 5), note="lenet conv2, no padding"),
 ], ids=lambda c: c.note)
 def test_direct_conv_matches_the_reference_on_the_network_shapes(case, dtype, monkeypatch):
     from experiments.engines.fast import direct
 
-    monkeypatch.setattr(direct, "DTYPES", BOTH_DTYPES)
+    force_direct(monkeypatch, direct)
     assert_direct(case, dtype, 0)
 
 
-def test_direct_conv_takes_exactly_its_layers():
-    """float32 stride-1 size-keeping convolutions with c_out a multiple of 8 and depth >= 64; nothing else (float64
-    keeps im2col and the reference's bits)."""
-    from experiments.engines.fast import direct
+def test_direct_conv_takes_exactly_its_layers(monkeypatch):
+    """float32 stride-1 convolutions padded at most k - 1 a side, with c_out a multiple of 8 and depth >= 64, on a CPU
+    with AVX-512; nothing else (float64 keeps im2col and the reference's bits)."""
+    from experiments.engines.fast import direct, simd
 
+    assert direct.AVAILABLE == simd.wide_registers()
+    monkeypatch.setattr(direct, "AVAILABLE", True)
     face = ((20, 16, 14, 11), (32, 16, 3, 3), (1, 1), (1, 1, 1, 1))
     assert direct.applies(*face, np.float32)
+    assert direct.applies(face[0], face[1], face[2], (0, 0, 2, 1), np.float32)  # shrinking is fine
     assert not direct.applies(*face, np.float64)
     assert not direct.applies(face[0], face[1], (2, 1), face[3], np.float32)  # strided
-    assert not direct.applies(face[0], face[1], face[2], (1, 1, 0, 0), np.float32)  # shrinks the width
+    assert not direct.applies(face[0], face[1], face[2], (1, 1, 3, 0), np.float32)  # padded wider than k - 1
     assert not direct.applies(face[0], (12, 16, 3, 3), face[2], face[3], np.float32)  # c_out not a multiple of 8
     assert not direct.applies((20, 1, 28, 23), (16, 1, 3, 3), face[2], face[3], np.float32)  # depth 9
     assert direct.applies_to_input_gradient((16, 8, 3, 3)) and not direct.applies_to_input_gradient((16, 3, 5, 5))
+    monkeypatch.setattr(direct, "AVAILABLE", False)
+    assert not direct.applies(*face, np.float32)
 
 
 def pool_layer(case: PoolCase):
@@ -417,6 +442,15 @@ def test_decision_flip_finds_a_planted_flip_and_no_other(after):
     assert decision_flip(model, nudged, x, params, state, rng)
 
 
+def assert_direct_calls(calls: list, layers: int, steps: int, expected: bool, resync: bool):
+    """The direct forward ran for `layers` layers at every step (and again in a resync's decision_flip check), or
+    never."""
+    if expected:
+        assert len(calls) == layers * steps or (resync and len(calls) > layers * steps), len(calls)
+    else:
+        assert not calls
+
+
 # Trajectories: float64 within 1e-12 at every step of 200 (measured: LeNet 6e-16, the face CNN 3e-14). float32 is
 # checked one step at a time (resync: each step starts from the reference's parameters), within assert_close's
 # atol 1e-5, but for a step whose ReLU sign or pooling maximum is decided the other way on inputs equal to
@@ -429,9 +463,18 @@ ROUNDING = {np.float64: 1e-12, np.float32: 1e-5}
 TRAJECTORY = {np.float64: (200, False), np.float32: (200, True)}
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
-def test_lenet_trains_step_for_step_as_the_reference(mnist, dtype):
+@pytest.mark.parametrize("dtype, forced", [(np.float64, False), (np.float64, True), (np.float32, False)],
+                         ids=["float64", "float64-direct", "float32"])
+def test_lenet_trains_step_for_step_as_the_reference(mnist, dtype, forced, monkeypatch):
+    """float64 on im2col, float64 with conv2 forced through the direct convolution, float32 as the fast path runs it
+    (conv2 direct)."""
+    from experiments.engines.fast import direct
     from reference import optim
+
+    if forced:
+        force_direct(monkeypatch, direct)
+    calls = []
+    monkeypatch.setattr(direct, "forward", lambda *a, f=direct.forward: calls.append(1) or f(*a))
 
     X = ((mnist.train_x[:200 * 16].reshape(-1, 1, 28, 28) / 255.0 - 0.13) / 0.31).astype(dtype)
     y = mnist.train_y[:200 * 16]
@@ -441,6 +484,7 @@ def test_lenet_trains_step_for_step_as_the_reference(mnist, dtype):
     steps, resync = TRAJECTORY[dtype]
     worst = lockstep(model, params, state, optim.SGD(), batches[:steps], 0.05, resync)
     assert len(worst) == steps and (resync or max(worst) <= ROUNDING[dtype]), max(worst)
+    assert_direct_calls(calls, 1, steps, forced or (dtype == np.float32 and direct.AVAILABLE), resync)
 
 
 @pytest.mark.parametrize("dtype, forced", [(np.float64, False), (np.float64, True), (np.float32, False)],
@@ -454,7 +498,7 @@ def test_face_cnn_trains_step_for_step_as_the_reference(dtype, forced, monkeypat
     from experiments.train import order_for
 
     if forced:
-        monkeypatch.setattr(direct, "DTYPES", BOTH_DTYPES)
+        force_direct(monkeypatch, direct)
     calls = []
     monkeypatch.setattr(direct, "forward", lambda *a, f=direct.forward: calls.append(1) or f(*a))
 
@@ -468,10 +512,7 @@ def test_face_cnn_trains_step_for_step_as_the_reference(dtype, forced, monkeypat
                      resync)
     assert len(worst) == steps and (resync or max(worst) <= ROUNDING[dtype]), max(worst)
     assert cs.output_shape((28, 23), (3, 3), (1, 1, 1, 1), (1, 1)) == (28, 23)  # the padded 3x3 convs keep the size
-    if forced or dtype == np.float32:  # conv2 and conv3 at every step (and in each resync's decision_flip check)
-        assert len(calls) == 2 * steps or (resync and len(calls) > 2 * steps), len(calls)
-    else:
-        assert not calls
+    assert_direct_calls(calls, 2, steps, forced or (dtype == np.float32 and direct.AVAILABLE), resync)
 
 
 # ---------------------------------------------------------------------------------------------

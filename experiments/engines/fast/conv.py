@@ -146,7 +146,7 @@ def forward(x, K, b, stride, padding, name: str = "conv"):
     a block of output rows at a time when the GEMM is shallow or X_col large; the cache keeps x', not X_col."""
     stride, p, out_hw = cached(conv.validate, x, K, b, stride, padding, name)
     if direct.applies(x.shape, K.shape, stride, p, x.dtype):
-        S, xf = direct.forward(chwn(x), K, b, p)
+        S, xf = direct.forward(chwn(x), K, b, p, out_hw)
         return nchw(S), (xf, K, x.shape, stride, p, out_hw, name)
     c_out, N = K.shape[0], x.shape[0]
     xp = padded(x, p)
@@ -180,8 +180,8 @@ def backward(ds, cache, need_dx: bool = True):
     dS4 = chwn(ds)
     dS = dS4.reshape(c_out, -1)
     if isinstance(xp, direct.Flat):  # the forward was direct: x' is flat
-        dsf = direct.padded_gradient(dS4, p, k_w, scratch)
-        grads = {"K": direct.kernel_gradient(xp, dsf, K.shape, p, N), "b": dS.sum(axis=1)}
+        dsf = direct.padded_gradient(dS4, p, (k_h, k_w), scratch)
+        grads = {"K": direct.kernel_gradient(xp, dsf, K.shape, p, out_hw, N), "b": dS.sum(axis=1)}
         if need_dx and direct.applies_to_input_gradient(K.shape):
             return nchw(direct.input_gradient(dsf, K, (c_in, H, W, N))), grads
     else:

@@ -1,21 +1,22 @@
-"""The direct convolution: stride 1, 'same' padding, no im2col, on simd.py's register-blocked micro-kernels.
+"""The direct convolution: stride 1, no im2col, on simd.py's register-blocked micro-kernels.
 
-With stride 1 and a padding that keeps the size (p_top + p_bottom = k_h - 1, p_left + p_right = k_w - 1), x'
-stored channel-major (C, H', W', N) makes every kernel tap (c, i, j) one shift of a flat array: output row u,
-lane l (the W N numbers of a row, pixel l // N, sample l % N) reads x' row u + i at lane l + j N. So
+With stride 1 and x' (x padded) stored channel-major (C, H', W', N), every kernel tap (c, i, j) is one shift of
+a flat array: output row u, lane l (the W_out N numbers of a row: pixel l // N, sample l % N) reads x' row u + i
+at lane l + j N. So, with dS' = dS padded by k - 1 - p (the full correlation's padding; dS at row and lane
+offsets t' = k_h - 1 - p_t, l' = (k_w - 1 - p_l) N inside it):
 
     S[c_out, u, l]        = b + sum over (c, i, j) of K[c_out, c, i, j] x'[c, u + i, l + j N]
     dE/dx[c, a, l]        = sum over (c_out, i, j) of K[c_out, c, k_h-1-i, k_w-1-j] dS'[c_out, a + i, l + j N]
-    dE/dK[c_out, c, i, j] = sum over (u, l) of dS'[c_out, u + p_b, l] x'[c, u + i, l + (j - p_r) N]
+    dE/dK[c_out, c, i, j] = sum over (u, l) of dS'[c_out, t' + u, l' + l] x'[c, u + i, l + j N]
 
-where dS' is dS padded by (p_b, p_t, p_r, p_l), the same size as x' (its zero columns add nothing to dE/dK):
 two matrix products whose right-hand rows are shifted stretches of one flat array (simd.broadcast), and one
-whose left and right rows both are (simd.dot). These are the reference's sums (reference/conv.py, by
+summed along the rows of two of them (simd.dot). These are the reference's sums (reference/conv.py, by
 definition of the cross-correlation and its adjoints) added in another order: float64 within 1e-12 of the
 reference, float32 within rounding (tests/test_fast_cnn.py).
 
-Flat buffers: x' and dS' live in one 1-D array each, channel after channel, with `front` zeros before and
-`tail` zeros after, so that every shifted read of a full vector block stays inside the array.
+Flat buffers: x' and dS' live in one 1-D array each, channel after channel, with zeros before and after, so
+that every read of a whole vector block, past a row's last lane or shifted past the last row, stays inside it.
+Measured (float32, forward and backward over torch eager, side by side, one thread): docs/speed.md.
 """
 
 from __future__ import annotations
@@ -32,15 +33,17 @@ DTYPES = (np.dtype(np.float32),)  # float64 keeps the im2col path and the refere
 ROWS = 8  # R: output channels per broadcast block (c_out and, for dE/dx, c_in must be multiples of it)
 VECTORS = 3  # V: vectors of lanes per broadcast block: R V = 24 accumulators, of the 32 vector registers
 DOT_ROWS = 4  # Ra of the dE/dK blocks; Rb is the largest of 6..1 dividing c_in k_h k_w (Ra Rb <= 24)
-CHUNK_BYTES = 1 << 13  # dE/dK sums a stretch of this many bytes of each row at a time (it stays in the cache)
+CHUNK_BYTES = 1 << 14  # dE/dK sums groups of rows of about this many bytes per channel (they stay in the cache)
+AVAILABLE = simd.wide_registers()  # the blocks are sized for 32 vector registers of 64 bytes
 MIN_DEPTH = 64  # shallower products (first layers: c_in k_h k_w = 9 or 25) stay on im2col, which is faster there
 
 
 def applies(x_shape, K_shape, stride, p, dtype) -> bool:
-    """Whether the direct convolution computes this layer's forward and dE/dK: stride 1, a size-keeping padding,
-    c_out a multiple of ROWS, a product at least MIN_DEPTH deep, a dtype of DTYPES."""
+    """Whether the direct convolution computes this layer's forward and dE/dK: stride 1, a padding of at most
+    k - 1 on each side (so that dE/dx's full correlation pads dS by k - 1 - p >= 0), c_out a multiple of ROWS, a
+    product at least MIN_DEPTH deep, a dtype of DTYPES, on a CPU with AVX-512 (AVAILABLE)."""
     c_out, c_in, k_h, k_w = K_shape
-    return (tuple(stride) == (1, 1) and p[0] + p[1] == k_h - 1 and p[2] + p[3] == k_w - 1
+    return (AVAILABLE and tuple(stride) == (1, 1) and max(p[:2]) <= k_h - 1 and max(p[2:]) <= k_w - 1
             and c_out % ROWS == 0 and c_in * k_h * k_w >= MIN_DEPTH and np.dtype(dtype) in DTYPES)
 
 
@@ -96,10 +99,10 @@ def flat(a: np.ndarray, p, k_w: int, out: np.ndarray | None = None) -> Flat:
 
 
 @functools.lru_cache(maxsize=64)
-def tap_offsets(C: int, k_h: int, k_w: int, chan: int, pitch: int, N: int, shift: int = 0) -> np.ndarray:
-    """offs[(c, i, j)] = c chan + i pitch + j N + shift, row-major over (c, i, j) (int64, read-only)."""
+def tap_offsets(C: int, k_h: int, k_w: int, chan: int, pitch: int, N: int) -> np.ndarray:
+    """offs[(c, i, j)] = c chan + i pitch + j N, row-major over (c, i, j) (int64, read-only)."""
     c, i, j = np.meshgrid(np.arange(C), np.arange(k_h), np.arange(k_w), indexing="ij")
-    offs = (c * chan + i * pitch + j * N + shift).astype(np.int64).ravel()
+    offs = (c * chan + i * pitch + j * N).astype(np.int64).ravel()
     offs.flags.writeable = False
     return offs
 
@@ -152,29 +155,25 @@ def _products(dtype):
 def _dots(dtype, Rb: int):
     """The compiled loop of dot products (dE/dK) for this dtype and Rb."""
     Ra, W = DOT_ROWS, simd.lanes(dtype)
-    chunk = CHUNK_BYTES // np.dtype(dtype).itemsize // W  # vectors per stretch
     kernel = simd.dot(np.dtype(dtype), Ra, Rb)
 
     @numba.njit(boundscheck=False)
-    def run(a, a_start, chan, x, x_start, offs, total, out):
-        """out (C_a, nk) += sum over l < total of a[a_start + c chan + l] x[x_start + offs[t] + l]."""
+    def run(a, a_start, a_chan, a_pitch, x, x_start, offs, x_pitch, rows, row_len, out):
+        """out (C, nk) += sum over u < rows, l < row_len of a[a_start + c a_chan + u a_pitch + l]
+        x[x_start + offs[t] + u x_pitch + l], summed a group of rows at a time (CHUNK_BYTES of each channel's)."""
         size = a.itemsize
         C, nk = out.shape
-        nvec = total // W
+        nvec, rest = row_len // W, row_len % W
+        group = max(1, CHUNK_BYTES // max(1, row_len * size))
         a0, x0, f0, o0 = a.ctypes.data, x.ctypes.data, offs.ctypes.data, out.ctypes.data
-        for m in range(0, nvec, chunk):
-            n = min(chunk, nvec - m)
+        for u in range(0, rows, group):
+            g = min(group, rows - u)
+            xu = x0 + (x_start + u * x_pitch) * size
             for cb in range(C // Ra):
-                aa = a0 + (a_start + cb * Ra * chan + m * W) * size
+                aa = a0 + (a_start + cb * Ra * a_chan + u * a_pitch) * size
                 for kb in range(nk // Rb):
-                    kernel(aa, chan, x0 + (x_start + m * W) * size, f0 + kb * Rb * 8, n,
+                    kernel(aa, a_chan, a_pitch, xu, f0 + kb * Rb * 8, x_pitch, g, nvec, rest,
                            o0 + (cb * Ra * nk + kb * Rb) * size, nk)
-        for c in range(C):  # the last total % W lanes
-            for t in range(nk):
-                s = out[c, t]
-                for lane in range(nvec * W, total):
-                    s += a[a_start + c * chan + lane] * x[x_start + offs[t] + lane]
-                out[c, t] = s
 
     return run
 
@@ -184,39 +183,39 @@ def dot_cols(depth: int) -> int:
     return next(r for r in (6, 5, 4, 3, 2, 1) if depth % r == 0)
 
 
-def forward(x4: np.ndarray, K: np.ndarray, b: np.ndarray, p) -> tuple[np.ndarray, Flat]:
-    """(S (c_out, H, W, N), x' as a Flat) for x4 (c_in, H, W, N)."""
-    c_in, H, W, N = x4.shape
+def forward(x4: np.ndarray, K: np.ndarray, b: np.ndarray, p, out_hw) -> tuple[np.ndarray, Flat]:
+    """(S (c_out, H_out, W_out, N), x' as a Flat) for x4 (c_in, H, W, N)."""
+    c_in, N = x4.shape[0], x4.shape[3]
     c_out, _, k_h, k_w = K.shape
     xf = flat(x4, p, k_w)
-    S = np.empty((c_out, H, W, N), dtype=x4.dtype)
+    S = np.empty((c_out, *out_hw, N), dtype=x4.dtype)
     offs = tap_offsets(c_in, k_h, k_w, xf.chan, xf.pitch, N)
     _products(x4.dtype)(xf.buf, xf.front, xf.pitch, blocked(K.reshape(c_out, -1), ROWS), b, offs, S.reshape(-1),
-                        H, W * N)
+                        out_hw[0], out_hw[1] * N)
     return S, xf
 
 
-def gradient_padding(p) -> tuple:
-    """dS''s padding (p_b, p_t, p_r, p_l): the full correlation's, for a size-keeping p."""
-    top, bottom, left, right = p
-    return bottom, top, right, left
+def gradient_padding(p, kernel) -> tuple:
+    """The full correlation's padding of dS: (k_h - 1 - p_t, k_h - 1 - p_b, k_w - 1 - p_l, k_w - 1 - p_r)."""
+    (top, bottom, left, right), (k_h, k_w) = p, kernel
+    return k_h - 1 - top, k_h - 1 - bottom, k_w - 1 - left, k_w - 1 - right
 
 
-def padded_gradient(dS4: np.ndarray, p, k_w: int, scratch) -> Flat:
-    """dS' = dS padded by (p_b, p_t, p_r, p_l) (x''s size, the full correlation's input), in scratch(n, dtype)."""
-    q = gradient_padding(p)
-    return flat(dS4, q, k_w, scratch(flat_geometry(dS4.shape, q, k_w, dS4.dtype)[3], dS4.dtype))
+def padded_gradient(dS4: np.ndarray, p, kernel, scratch) -> Flat:
+    """dS' = dS padded for the full correlation (its size is x's plus k - 1), in scratch(n, dtype)."""
+    q = gradient_padding(p, kernel)
+    return flat(dS4, q, kernel[1], scratch(flat_geometry(dS4.shape, q, kernel[1], dS4.dtype)[3], dS4.dtype))
 
 
-def kernel_gradient(xf: Flat, dsf: Flat, K_shape, p, N: int) -> np.ndarray:
-    """dE/dK (c_out, c_in, k_h, k_w) from x' and dS' (both Flat, the same geometry)."""
+def kernel_gradient(xf: Flat, dsf: Flat, K_shape, p, out_hw, N: int) -> np.ndarray:
+    """dE/dK (c_out, c_in, k_h, k_w) from x' and dS' (Flat; dS's rows read inside dS''s padding)."""
     c_out, c_in, k_h, k_w = K_shape
-    H = dsf.chan // dsf.pitch - (k_h - 1)
+    top, _, left, _ = gradient_padding(p, (k_h, k_w))
     depth = c_in * k_h * k_w
     dK = np.zeros((c_out, depth), dtype=xf.buf.dtype)
-    offs = tap_offsets(c_in, k_h, k_w, xf.chan, xf.pitch, N, -p[3] * N)
-    _dots(xf.buf.dtype, dot_cols(depth))(dsf.buf, dsf.front + p[1] * dsf.pitch, dsf.chan, xf.buf, xf.front, offs,
-                                         H * dsf.pitch, dK)
+    offs = tap_offsets(c_in, k_h, k_w, xf.chan, xf.pitch, N)
+    _dots(xf.buf.dtype, dot_cols(depth))(dsf.buf, dsf.front + top * dsf.pitch + left * N, dsf.chan, dsf.pitch,
+                                         xf.buf, xf.front, offs, xf.pitch, out_hw[0], out_hw[1] * N, dK)
     return dK.reshape(K_shape)
 
 
