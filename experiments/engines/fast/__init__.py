@@ -8,8 +8,9 @@
 The reference stays the definition; tests/test_fast_cnn.py proves every fast layer against it
 (forward and backward, float64 to 1e-12 relative, float32 within rounding) and whole trainings step
 for step. How the speed is won: layout.py (channel-major memory between layers, no transposing copies),
-conv.py (the reference's GEMMs, col2im as one compiled gather), pooling.py and batchnorm.py (compiled
-passes over contiguous rows), kernels.py (the numba loops).
+conv.py (the reference's GEMMs, col2im as one compiled gather; float32 stride-1 layers by direct.py's direct
+convolution on simd.py's register-blocked micro-kernels), pooling.py and batchnorm.py (compiled passes over
+contiguous rows), kernels.py (the numba loops).
 """
 
 from __future__ import annotations
