@@ -77,9 +77,13 @@ def cpu_model() -> str:
 
 def numerics() -> dict:
     """What the numbers of a run depend on beyond the code: the CPU, NumPy's BLAS (library, version, the
-    kernel it chose for this CPU, its threads) and torch's threads (when torch ran). Read in the process
-    that ran the run, after it."""
+    kernel it chose for this CPU, its threads), torch's threads (when torch ran), and the fast CNN path's
+    convolution on this CPU (`fast_conv`: "direct" where direct.py's AVX-512 kernels take float32 stride-1
+    layers, else "im2col"; it matters to runs with path = "fast" only). Read in the process that ran the run,
+    after it."""
     from threadpoolctl import threadpool_info
+
+    from experiments.engines.fast import direct
 
     blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
     mine = [i for i in blas if str(i.get("filepath", "")).startswith(os.path.dirname(np.__file__) + ".libs")]
@@ -87,7 +91,8 @@ def numerics() -> dict:
     torch = sys.modules.get("torch")
     return {"cpu": cpu_model(), "blas": f"{b.get('internal_api', 'unknown')} {b.get('version', '')}".strip(),
             "blas_kernel": b.get("architecture") or "unknown", "blas_threads": b.get("num_threads", -1),
-            "torch_threads": torch.get_num_threads() if torch is not None else 0}
+            "torch_threads": torch.get_num_threads() if torch is not None else 0,
+            "fast_conv": "direct" if direct.AVAILABLE else "im2col"}
 
 
 def stamp() -> dict:

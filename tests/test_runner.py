@@ -459,3 +459,6 @@ def test_a_serial_run_is_pinned_to_its_threads_whatever_the_environment_says(see
     n = threads or 1
     assert (row["threads"], row["blas_threads"], row["torch_threads"]) == (n, n, n)
     assert row["cpu"] and row["blas"].split()[0] in {"openblas", "mkl", "blis"} and row["blas_kernel"]
+    from experiments.engines.fast import direct
+
+    assert row["fast_conv"] == ("direct" if direct.AVAILABLE else "im2col")
