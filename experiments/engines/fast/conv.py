@@ -132,11 +132,19 @@ def clear_scratch() -> None:
 
 def blocks(xp: np.ndarray, kernel, stride, out_hw):
     """(u0, u1, X_col block) over the output rows: X_col's columns of rows u0..u1 - 1, copied from x' into the
-    scratch buffer (valid until the next block or the next call)."""
+    scratch buffer (valid until the next block or the next call). Where X_col is one block that the reference's
+    reshape gets as a view of x' (degenerate geometries, e.g. one sample and one output column), it is that view:
+    NumPy multiplies such strided operands in its own loop, not in BLAS, and so must the fast path, for the
+    reference's bits."""
     win = conv.windows(xp, kernel, stride, out_hw)  # (c_in, k_h, k_w, H_out, W_out, N), no copy
     depth = xp.shape[0] * kernel[0] * kernel[1]
     for u0, u1 in row_blocks(out_hw, xp.shape[3], depth, xp.itemsize):
         part = win[:, :, :, u0:u1]
+        if u1 - u0 == out_hw[0]:
+            view = part.reshape(depth, -1)
+            if np.may_share_memory(view, xp):  # a reshape is a view or a fresh copy: the bounds tell
+                yield u0, u1, view
+                continue
         X_blk = scratch(part.size, xp.dtype)
         np.copyto(X_blk.reshape(part.shape), part)
         yield u0, u1, X_blk.reshape(depth, -1)
@@ -185,13 +193,14 @@ def backward(ds, cache, need_dx: bool = True):
     require_upstream(ds, (N, c_out) + tuple(out_hw), K.dtype, name)
     dS4 = chwn(ds)
     dS = dS4.reshape(c_out, -1)
-    if isinstance(xp, direct.Flat):  # the forward was direct: x' is flat
-        dsf = direct.padded_gradient(dS4, p, (k_h, k_w), scratch)
-        grads = {"K": direct.kernel_gradient(xp, dsf, K.shape, p, out_hw, N), "b": dS.sum(axis=1)}
-        if need_dx and direct.applies_to_input_gradient(K.shape):
-            return nchw(direct.input_gradient(dsf, K, (c_in, H, W, N))), grads
+    dsf = direct.padded_gradient(dS4, p, (k_h, k_w), scratch) if isinstance(xp, direct.Flat) else None
+    if dsf is not None:  # the forward was direct: x' is flat
+        dK = direct.kernel_gradient(xp, dsf, K.shape, p, out_hw, N)
     else:
-        grads = {"K": kernel_gradient(xp, dS4, (k_h, k_w), stride, out_hw).T.reshape(K.shape), "b": dS.sum(axis=1)}
+        dK = kernel_gradient(xp, dS4, (k_h, k_w), stride, out_hw).T.reshape(K.shape)
+    grads = {"K": dK, "b": dS.sum(axis=1)}
+    if need_dx and dsf is not None and direct.applies_to_input_gradient(K.shape):
+        return nchw(direct.input_gradient(dsf, K, (c_in, H, W, N))), grads
     if not need_dx:
         return None, grads
     return nchw(input_gradient(K, dS4, stride, p, out_hw, (c_in, H, W, N))), grads

@@ -14,8 +14,8 @@ summed along the rows of two of them (simd.dot). These are the reference's sums 
 definition of the cross-correlation and its adjoints) added in another order: float64 within 1e-12 of the
 reference, float32 within rounding (tests/test_fast_cnn.py).
 
-Flat buffers: x' and dS' live in one 1-D array each, channel after channel, with zeros before and after, so
-that every read of a whole vector block, past a row's last lane or shifted past the last row, stays inside it.
+Flat buffers: x' and dS' live in one 1-D array each, channel after channel, with zeros after the last, so that
+every read of a whole vector block, past a row's last lane or shifted past the last row, stays inside it.
 Measured (float32, forward and backward over torch eager, side by side, one thread): docs/speed.md.
 """
 
@@ -54,28 +54,22 @@ def applies_to_input_gradient(K_shape) -> bool:
 
 @dataclass(frozen=True)
 class Flat:
-    """A (C, H', W', N) array stored flat: buf[front + c chan + r pitch + l] is row r, lane l of channel c."""
+    """A (C, H', W', N) array stored flat: buf[c chan + r pitch + l] is row r, lane l of channel c."""
 
     buf: np.ndarray
-    front: int
     chan: int
     pitch: int
 
-    def view(self, C: int) -> np.ndarray:
-        """The (C, H' W' N) rows of the array (no copy)."""
-        return self.buf[self.front:self.front + C * self.chan].reshape(C, self.chan)
 
-
-def flat_geometry(shape, p, k_w: int, dtype) -> tuple[int, int, int, int]:
-    """(front, chan, pitch, size) of the Flat holding a (C, H, W, N) array padded by p = (top, bottom, left, right):
-    front >= k_w N zeros before (dE/dK reads up to p_r N lanes before a channel), chan = H' W' N, pitch = W' N, and
-    k_w N + V W zeros after (a block of V W lanes, shifted by up to (k_w - 1) N, read past the last row)."""
+def flat_geometry(shape, p, k_w: int, dtype) -> tuple[int, int, int]:
+    """(chan, pitch, size) of the Flat holding a (C, H, W, N) array padded by p = (top, bottom, left, right):
+    chan = H' W' N, pitch = W' N, and k_w N + V W zeros after the last channel (every read starts at or after
+    its row's first lane and ends less than V W lanes past a row's last, or (k_w - 1) N + V W past it where a
+    kernel tap shifts it: such lanes are either discarded or multiplied by zero)."""
     C, H, W, N = shape
     top, bottom, left, right = p
-    lanes = simd.lanes(dtype)
-    front = -(-k_w * N // lanes) * lanes
     chan, pitch = (H + top + bottom) * (W + left + right) * N, (W + left + right) * N
-    return front, chan, pitch, front + C * chan + k_w * N + VECTORS * lanes
+    return chan, pitch, C * chan + k_w * N + VECTORS * simd.lanes(dtype)
 
 
 def flat(a: np.ndarray, p, k_w: int, out: np.ndarray | None = None) -> Flat:
@@ -84,18 +78,17 @@ def flat(a: np.ndarray, p, k_w: int, out: np.ndarray | None = None) -> Flat:
     into a new array."""
     C, H, W, N = a.shape
     top, bottom, left, right = p
-    front, chan, pitch, size = flat_geometry(a.shape, p, k_w, a.dtype)
+    chan, pitch, size = flat_geometry(a.shape, p, k_w, a.dtype)
     Hp, Wp = H + top + bottom, W + left + right
     buf = np.empty(size, dtype=a.dtype) if out is None else out[:size]
-    body = buf[front:front + C * chan].reshape(C, Hp, Wp, N)
-    buf[:front] = 0
-    buf[front + body.size:] = 0
+    body = buf[:C * chan].reshape(C, Hp, Wp, N)
+    buf[C * chan:] = 0
     body[:, :top] = 0
     body[:, Hp - bottom:] = 0
     body[:, top:Hp - bottom, :left] = 0
     body[:, top:Hp - bottom, Wp - right:] = 0
     body[:, top:Hp - bottom, left:Wp - right] = a
-    return Flat(buf, front, chan, pitch)
+    return Flat(buf, chan, pitch)
 
 
 @functools.lru_cache(maxsize=64)
@@ -190,7 +183,8 @@ def forward(x4: np.ndarray, K: np.ndarray, b: np.ndarray, p, out_hw) -> tuple[np
     xf = flat(x4, p, k_w)
     S = np.empty((c_out, *out_hw, N), dtype=x4.dtype)
     offs = tap_offsets(c_in, k_h, k_w, xf.chan, xf.pitch, N)
-    _products(x4.dtype)(xf.buf, xf.front, xf.pitch, blocked(K.reshape(c_out, -1), ROWS), b, offs, S.reshape(-1),
+    _products(x4.dtype)(xf.buf, 0, xf.pitch, blocked(K.reshape(c_out, -1), ROWS), np.ascontiguousarray(b), offs,
+                        S.reshape(-1),
                         out_hw[0], out_hw[1] * N)
     return S, xf
 
@@ -204,7 +198,7 @@ def gradient_padding(p, kernel) -> tuple:
 def padded_gradient(dS4: np.ndarray, p, kernel, scratch) -> Flat:
     """dS' = dS padded for the full correlation (its size is x's plus k - 1), in scratch(n, dtype)."""
     q = gradient_padding(p, kernel)
-    return flat(dS4, q, kernel[1], scratch(flat_geometry(dS4.shape, q, kernel[1], dS4.dtype)[3], dS4.dtype))
+    return flat(dS4, q, kernel[1], scratch(flat_geometry(dS4.shape, q, kernel[1], dS4.dtype)[2], dS4.dtype))
 
 
 def kernel_gradient(xf: Flat, dsf: Flat, K_shape, p, out_hw, N: int) -> np.ndarray:
@@ -214,8 +208,8 @@ def kernel_gradient(xf: Flat, dsf: Flat, K_shape, p, out_hw, N: int) -> np.ndarr
     depth = c_in * k_h * k_w
     dK = np.zeros((c_out, depth), dtype=xf.buf.dtype)
     offs = tap_offsets(c_in, k_h, k_w, xf.chan, xf.pitch, N)
-    _dots(xf.buf.dtype, dot_cols(depth))(dsf.buf, dsf.front + top * dsf.pitch + left * N, dsf.chan, dsf.pitch,
-                                         xf.buf, xf.front, offs, xf.pitch, out_hw[0], out_hw[1] * N, dK)
+    _dots(xf.buf.dtype, dot_cols(depth))(dsf.buf, top * dsf.pitch + left * N, dsf.chan, dsf.pitch, xf.buf, 0, offs,
+                                         xf.pitch, out_hw[0], out_hw[1] * N, dK)
     return dK.reshape(K_shape)
 
 
@@ -227,6 +221,6 @@ def input_gradient(dsf: Flat, K: np.ndarray, shape) -> np.ndarray:
     turned = K[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(c_in, -1)
     dx = np.empty(shape, dtype=K.dtype)
     offs = tap_offsets(c_out, k_h, k_w, dsf.chan, dsf.pitch, N)
-    _products(K.dtype)(dsf.buf, dsf.front, dsf.pitch, blocked(turned, ROWS), np.zeros(c_in, dtype=K.dtype), offs,
+    _products(K.dtype)(dsf.buf, 0, dsf.pitch, blocked(turned, ROWS), np.zeros(c_in, dtype=K.dtype), offs,
                        dx.reshape(-1), H, W * N)
     return dx
