@@ -328,17 +328,21 @@ def test_batchnorm_matches_the_reference(case, dtype, layout):
     assert_close_to(got, lambda q: rounding(dtype, m))
 
 
-@pytest.mark.parametrize("layer, shape", [
-    (seq.Conv2d(3, 2, (3, 2), (2, 1), (1, 0, 0, 1)), (0, 3, 5, 4)),
-    (seq.MaxPool2d((3, 2), (2, 1), (1, 1)), (0, 2, 5, 4)),
-    (seq.BatchNorm2d(2), (0, 2, 3, 4)),
-], ids=["conv", "maxpool", "batchnorm"])
-def test_an_empty_batch_goes_through_as_in_the_reference(layer, shape):
+@pytest.mark.parametrize("layer, shape, dtype", [
+    (seq.Conv2d(3, 2, (3, 2), (2, 1), (1, 0, 0, 1)), (0, 3, 5, 4), np.float64),
+    (seq.Conv2d(16, 8, 3, padding=1), (0, 16, 4, 3), np.float32),
+    (seq.MaxPool2d((3, 2), (2, 1), (1, 1)), (0, 2, 5, 4), np.float64),
+    (seq.BatchNorm2d(2), (0, 2, 3, 4), np.float64),
+], ids=["conv", "direct conv", "maxpool", "batchnorm"])
+def test_an_empty_batch_goes_through_as_in_the_reference(layer, shape, dtype, monkeypatch):
+    from experiments.engines.fast import direct
+
+    monkeypatch.setattr(direct, "AVAILABLE", True)
     rng = np.random.default_rng(0)
-    params, state = layer.init(rng, np.float64)
-    params = {k: rng.normal(size=v.shape) for k, v in params.items()}
-    y = layer.forward(np.zeros(shape), params, state, train=True)[0]
-    assert_same_bits(both(layer, np.zeros(shape), params, state, np.zeros(y.shape), "nchw"))
+    params, state = layer.init(rng, dtype)
+    params = {k: rng.normal(size=v.shape).astype(dtype) for k, v in params.items()}
+    y = layer.forward(np.zeros(shape, dtype), params, state, train=True)[0]
+    assert_same_bits(both(layer, np.zeros(shape, dtype), params, state, np.zeros(y.shape, dtype), "nchw"))
 
 
 def test_fast_layers_refuse_what_the_reference_refuses():
