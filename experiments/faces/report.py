@@ -49,13 +49,16 @@ def summarise(rows: pd.DataFrame, source: str = "results/orl_faces.csv") -> pd.D
     """One row per resolved configuration of the identification runs (tables.configurations over every setting:
     the variant's name, with the settings that differ where one variant's runs differ): mean and sample sd over
     the splits, with the seeds, commits and versions of its runs."""
+    from experiments.faces import kind
+
     ident, keys = settings_of(rows[(rows["task"] == "identify")])
     out = []
     for label, g in ident.groupby(configurations(ident, keys), sort=False) if len(ident) else ():
         key = tuple(g.iloc[0][c] for c in CONFIG)
         acc = g["accuracy"].to_numpy()
         out.append({"configuration": label, **dict(zip(CONFIG, key)), "resolution": resolution(int(key[4])),
-                    "standardise": g["standardise"].iloc[0] if "standardise" in g else "dataset", "runs": len(g),
+                    "standardise": g["standardise"].iloc[0] if "standardise" in g else kind.FROZEN["standardise"],
+                    "runs": len(g),
                     "mean_accuracy": acc.mean(),
                     "sd_accuracy": acc.std(ddof=1) if len(acc) > 1 else float("nan"), "min_accuracy": acc.min(),
                     "max_accuracy": acc.max(), "mean_error": 1 - acc.mean(),

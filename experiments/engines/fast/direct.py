@@ -114,10 +114,10 @@ def _products(dtype):
     kernel, narrow = simd.broadcast(np.dtype(dtype), R, V), simd.broadcast(np.dtype(dtype), R, 1)
 
     @numba.njit(boundscheck=False)
-    def run(src, start, pitch, Kb, b, offs, out, rows, row_len):
-        """out (C, rows, row_len) flat: out[c, u, l] = b[c] + sum_t Kb[c // R, t, c % R] src[start + u pitch + offs[t]
-        + l]. A row goes in blocks of L = V W lanes, then of W lanes (narrow, so that a short row computes little
-        past its end); a last partial block of W lanes goes through a small buffer."""
+    def run(src, pitch, Kb, b, offs, out, rows, row_len):
+        """out (C, rows, row_len) flat: out[c, u, l] = b[c] + sum_t Kb[c // R, t, c % R] src[u pitch + offs[t] + l].
+        A row goes in blocks of L = V W lanes, then of W lanes (narrow, so that a short row computes little past its
+        end); a last partial block of W lanes goes through a small buffer."""
         size = src.itemsize
         C, nk = b.shape[0], offs.shape[0]
         part = np.empty(R * W, dtype=src.dtype)
@@ -127,7 +127,7 @@ def _products(dtype):
         s0, o0, k0, b0, f0, t0 = (src.ctypes.data, out.ctypes.data, Kb.ctypes.data, b.ctypes.data,
                                   offs.ctypes.data, part.ctypes.data)
         for u in range(rows):
-            su = s0 + (start + u * pitch) * size
+            su = s0 + u * pitch * size
             for cb in range(C // R):
                 w, bb = k0 + cb * nk * R * size, b0 + cb * R * size
                 at = cb * R * o_stride + u * row_len
@@ -151,9 +151,9 @@ def _dots(dtype, Rb: int):
     kernel = simd.dot(np.dtype(dtype), Ra, Rb)
 
     @numba.njit(boundscheck=False)
-    def run(a, a_start, a_chan, a_pitch, x, x_start, offs, x_pitch, rows, row_len, out):
+    def run(a, a_start, a_chan, a_pitch, x, offs, x_pitch, rows, row_len, out):
         """out (C, nk) += sum over u < rows, l < row_len of a[a_start + c a_chan + u a_pitch + l]
-        x[x_start + offs[t] + u x_pitch + l], summed a group of rows at a time (CHUNK_BYTES of each channel's)."""
+        x[offs[t] + u x_pitch + l], summed a group of rows at a time (CHUNK_BYTES of each channel's)."""
         size = a.itemsize
         C, nk = out.shape
         nvec, rest = row_len // W, row_len % W
@@ -161,7 +161,7 @@ def _dots(dtype, Rb: int):
         a0, x0, f0, o0 = a.ctypes.data, x.ctypes.data, offs.ctypes.data, out.ctypes.data
         for u in range(0, rows, group):
             g = min(group, rows - u)
-            xu = x0 + (x_start + u * x_pitch) * size
+            xu = x0 + u * x_pitch * size
             for cb in range(C // Ra):
                 aa = a0 + (a_start + cb * Ra * a_chan + u * a_pitch) * size
                 for kb in range(nk // Rb):
@@ -183,9 +183,8 @@ def forward(x4: np.ndarray, K: np.ndarray, b: np.ndarray, p, out_hw) -> tuple[np
     xf = flat(x4, p, k_w)
     S = np.empty((c_out, *out_hw, N), dtype=x4.dtype)
     offs = tap_offsets(c_in, k_h, k_w, xf.chan, xf.pitch, N)
-    _products(x4.dtype)(xf.buf, 0, xf.pitch, blocked(K.reshape(c_out, -1), ROWS), np.ascontiguousarray(b), offs,
-                        S.reshape(-1),
-                        out_hw[0], out_hw[1] * N)
+    _products(x4.dtype)(xf.buf, xf.pitch, blocked(K.reshape(c_out, -1), ROWS), np.ascontiguousarray(b), offs,
+                        S.reshape(-1), out_hw[0], out_hw[1] * N)
     return S, xf
 
 
@@ -208,8 +207,8 @@ def kernel_gradient(xf: Flat, dsf: Flat, K_shape, p, out_hw, N: int) -> np.ndarr
     depth = c_in * k_h * k_w
     dK = np.zeros((c_out, depth), dtype=xf.buf.dtype)
     offs = tap_offsets(c_in, k_h, k_w, xf.chan, xf.pitch, N)
-    _dots(xf.buf.dtype, dot_cols(depth))(dsf.buf, top * dsf.pitch + left * N, dsf.chan, dsf.pitch, xf.buf, 0, offs,
-                                         xf.pitch, out_hw[0], out_hw[1] * N, dK)
+    dots = _dots(xf.buf.dtype, dot_cols(depth))
+    dots(dsf.buf, top * dsf.pitch + left * N, dsf.chan, dsf.pitch, xf.buf, offs, xf.pitch, out_hw[0], out_hw[1] * N, dK)
     return dK.reshape(K_shape)
 
 
@@ -221,6 +220,6 @@ def input_gradient(dsf: Flat, K: np.ndarray, shape) -> np.ndarray:
     turned = K[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(c_in, -1)
     dx = np.empty(shape, dtype=K.dtype)
     offs = tap_offsets(c_out, k_h, k_w, dsf.chan, dsf.pitch, N)
-    _products(K.dtype)(dsf.buf, 0, dsf.pitch, blocked(turned, ROWS), np.zeros(c_in, dtype=K.dtype), offs,
+    _products(K.dtype)(dsf.buf, dsf.pitch, blocked(turned, ROWS), np.zeros(c_in, dtype=K.dtype), offs,
                        dx.reshape(-1), H, W * N)
     return dx
